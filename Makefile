@@ -1,0 +1,186 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# iocp: I/O completion ports for Linux. See README.
+#
+#   make                 module (for KVER/KDIR), library, selftests, examples
+#   make modules-all     the module for every kernel in KERNELS
+#   make check           build everything, boot each kernel in KERNELS in
+#                        QEMU and run the selftests there, check the docs
+#   make demo            boot DEMO_KERNEL in QEMU and run the example
+#   make checkpatch      checkpatch.pl --strict on the module sources
+#   make sparse          sparse (C=2) module build for every kernel in KERNELS
+#   make deps            install the Debian packages all this needs
+#   make install         library, headers and libiocp.pc under PREFIX
+#   make modules_install the module for KVER into /lib/modules (then depmod)
+
+VERSION := 0.1.0
+BUILD := build
+
+# Kernel to build the module for: KDIR, or KVER's build tree; by default the
+# running kernel's if it has one, else the newest installed headers package.
+ifdef KDIR
+KVER ?= $(shell sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' \
+	$(KDIR)/include/generated/utsrelease.h 2>/dev/null)
+else
+ifndef KVER
+KVER := $(shell scripts/kernels.sh default)
+endif
+KDIR := $(shell scripts/kernels.sh kdir $(KVER))
+endif
+
+# Kernels for modules-all, check and sparse: releases or prefixes of them
+# (KERNELS=6.12). Default: every kernel with a /boot image and headers.
+KERNELS ?= $(shell scripts/kernels.sh list)
+DEMO_KERNEL ?= 6.12
+kvers = $(shell scripts/kernels.sh resolve $(KERNELS))
+# The build tree of release $(1).
+kdir_of = $(if $(filter $(1),$(KVER)),$(KDIR),$(shell scripts/kernels.sh kdir $(1)))
+
+# Kselftest headers and checkpatch come from the linux-source package,
+# extracted once per package version into a cache outside the tree.
+IOCP_CACHE ?= $(HOME)/.cache/iocp
+KSRC_PKG := linux-source-6.12
+KSRC_TARBALL := /usr/src/$(KSRC_PKG).tar.xz
+KSRC_VERSION := $(shell dpkg-query -W -f='$${Version}' $(KSRC_PKG) 2>/dev/null)
+KSRC := $(IOCP_CACHE)/$(KSRC_PKG)_$(KSRC_VERSION)
+KSRC_FILES := tools/testing/selftests/kselftest*.h scripts/checkpatch.pl \
+	scripts/spelling.txt scripts/const_structs.checkpatch
+KSELFTEST := $(KSRC)/tools/testing/selftests
+CHECKPATCH := $(KSRC)/scripts/checkpatch.pl
+
+# One run id per top-level make: the QEMU accelerator probe runs once each.
+ifndef IOCP_RUN_ID
+IOCP_RUN_ID := $(shell date +%s%N)
+endif
+export IOCP_RUN_ID
+
+CFLAGS ?= -O2 -g
+IOCP_CFLAGS := $(CFLAGS) -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
+	-I uapi -I lib -MMD -MP
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+
+KMOD_SRCS := Kbuild $(wildcard module/*.[ch] uapi/linux/*.h) scripts/kmod.sh
+LIB := $(BUILD)/lib/libiocp.a $(BUILD)/lib/libiocp.so.0 \
+	$(BUILD)/lib/libiocp.so $(BUILD)/lib/libiocp.pc
+SELFTESTS := $(patsubst selftests/%.c,$(BUILD)/selftests/%,$(wildcard selftests/*.c))
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/iocp_%,$(wildcard examples/*.c))
+
+.PHONY: all module modules-all no-kernel lib selftests examples userspace build-all \
+	check demo deps checkpatch sparse install modules_install clean
+.DELETE_ON_ERROR:
+
+all: module userspace
+
+userspace: lib selftests examples
+lib: $(LIB)
+selftests: $(SELFTESTS)
+examples: $(EXAMPLES)
+
+# --- kernel module: build/kmod/<release>/iocp.ko ---------------------------
+
+module: $(if $(KVER),$(BUILD)/kmod/$(KVER)/iocp.ko,no-kernel)
+
+modules-all: $(if $(kvers),$(patsubst %,$(BUILD)/kmod/%/iocp.ko,$(kvers)),no-kernel)
+
+no-kernel:
+	@echo "no kernel build tree found (KERNELS='$(KERNELS)' KDIR='$(KDIR)'):" \
+		"run make deps, or set KDIR" >&2; exit 1
+
+$(BUILD)/kmod/%/iocp.ko: $(KMOD_SRCS)
+	+scripts/kmod.sh $(call kdir_of,$*) $(@D)
+
+# The debug kernel is built (once, then cached) before its module.
+DEBUG_KDIR := $(shell scripts/debug-kernel.sh dir 2>/dev/null)
+$(BUILD)/kmod/debug/iocp.ko: $(DEBUG_KDIR)/Module.symvers
+$(DEBUG_KDIR)/Module.symvers:
+	scripts/debug-kernel.sh build >/dev/null
+
+# --- library ----------------------------------------------------------------
+
+$(BUILD)/lib/iocp.o: lib/iocp.c
+	@mkdir -p $(@D)
+	$(CC) $(IOCP_CFLAGS) -fPIC -c -o $@ $<
+
+$(BUILD)/lib/libiocp.a: $(BUILD)/lib/iocp.o
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/lib/libiocp.so.0: $(BUILD)/lib/iocp.o
+	$(CC) $(IOCP_CFLAGS) -shared -Wl,-soname,libiocp.so.0 -o $@ $^
+
+$(BUILD)/lib/libiocp.so: $(BUILD)/lib/libiocp.so.0
+	ln -sf libiocp.so.0 $@
+
+$(BUILD)/lib/libiocp.pc: lib/libiocp.pc.in Makefile
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< >$@
+
+# --- selftests and examples (static, so they run in the bare guest) ---------
+
+$(BUILD)/selftests/%: selftests/%.c $(BUILD)/lib/libiocp.a | $(KSRC)/.done
+	@mkdir -p $(@D)
+	$(CC) $(IOCP_CFLAGS) -isystem $(KSELFTEST) -static -o $@ $< \
+		$(BUILD)/lib/libiocp.a -lpthread
+
+$(BUILD)/examples/iocp_%: examples/%.c $(BUILD)/lib/libiocp.a
+	@mkdir -p $(@D)
+	$(CC) $(IOCP_CFLAGS) -static -o $@ $< $(BUILD)/lib/libiocp.a -lpthread
+
+$(KSRC)/.done:
+	@test -n "$(KSRC_VERSION)" -a -f $(KSRC_TARBALL) || \
+		{ echo "$(KSRC_PKG) is not installed: run make deps" >&2; exit 1; }
+	@echo "  EXTRACT $(KSRC_FILES) -> $(KSRC)"
+	@rm -rf $(KSRC).tmp$$$$ && mkdir -p $(KSRC).tmp$$$$ && \
+	tar -xJf $(KSRC_TARBALL) -C $(KSRC).tmp$$$$ --strip-components=1 \
+		--wildcards $(addprefix $(KSRC_PKG)/,$(KSRC_FILES)) && \
+	touch $(KSRC).tmp$$$$/.done && rm -rf $(KSRC) && mv $(KSRC).tmp$$$$ $(KSRC)
+
+-include $(wildcard $(BUILD)/*/*.d)
+
+# --- tests ------------------------------------------------------------------
+
+deps:
+	@scripts/deps.sh
+
+build-all: all modules-all
+
+# Recursive make: the variables above are computed again after deps ran.
+check: deps
+	@$(MAKE) --no-print-directory build-all || \
+		{ echo "make check: the build failed"; echo "0 passed, 1 failed"; exit 1; }
+	@BUILD=$(BUILD) scripts/check.sh $(KERNELS)
+
+demo: deps
+	@$(MAKE) --no-print-directory userspace modules-all KERNELS="$(DEMO_KERNEL)"
+	@kver=$$(scripts/kernels.sh resolve $(DEMO_KERNEL) | tail -n 1); \
+	BUILD=$(BUILD) scripts/vm.sh demo $$kver; rc=$$?; \
+	tr -d '\r' <$(BUILD)/vm/$$kver/out.log; test $$rc -eq 0 && \
+	grep -q 'iocp_demo exited with status 0' $(BUILD)/vm/$$kver/out.log
+
+checkpatch: $(KSRC)/.done
+	$(CHECKPATCH) --strict --no-tree -f $(wildcard module/*.[ch]) uapi/linux/iocp.h
+
+sparse: $(if $(kvers),,no-kernel)
+	+@set -e; $(foreach k,$(kvers),echo "  SPARSE  $(k)"; \
+		scripts/kmod.sh $(call kdir_of,$(k)) $(BUILD)/kmod/$(k) C=2;)
+
+# --- installation -----------------------------------------------------------
+
+install: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/linux
+	install -m 644 $(BUILD)/lib/libiocp.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/lib/libiocp.so.0 $(DESTDIR)$(LIBDIR)/
+	ln -sf libiocp.so.0 $(DESTDIR)$(LIBDIR)/libiocp.so
+	install -m 644 $(BUILD)/lib/libiocp.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -m 644 lib/iocp.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 uapi/linux/iocp.h $(DESTDIR)$(INCLUDEDIR)/linux/
+
+modules_install: module
+	$(MAKE) -C $(KDIR) M=$(abspath $(BUILD)/kmod/$(KVER)) modules_install
+	depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $(KVER)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
+/*
+ * libiocp: a thin C library over the /dev/iocp ioctls.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+
+#include "iocp.h"
+
+#define IOCP_API __attribute__((visibility("default")))
+
+static int iocp_ioctl(int port, unsigned long cmd, void *arg)
+{
+	return ioctl(port, cmd, arg) < 0 ? -errno : 0;
+}
+
+IOCP_API int iocp_create(unsigned int concurrency)
+{
+	int port, ret;
+
+	port = open(IOCP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	if (port < 0)
+		return -errno;
+	if (concurrency) {
+		ret = iocp_set_concurrency(port, concurrency);
+		if (ret < 0) {
+			close(port);
+			return ret;
+		}
+	}
+	return port;
+}
+
+IOCP_API int iocp_shutdown(int port)
+{
+	return iocp_ioctl(port, IOCP_IOC_SHUTDOWN, NULL);
+}
+
+IOCP_API int iocp_close(int port)
+{
+	int ret = iocp_shutdown(port);
+
+	if (close(port) < 0 && !ret)
+		ret = -errno;
+	return ret;
+}
+
+IOCP_API int iocp_get_config(int port, struct iocp_config *config)
+{
+	return iocp_ioctl(port, IOCP_IOC_GET_CONFIG, config);
+}
+
+IOCP_API int iocp_set_config(int port, const struct iocp_config *config)
+{
+	return iocp_ioctl(port, IOCP_IOC_SET_CONFIG, (void *)config);
+}
+
+IOCP_API int iocp_set_concurrency(int port, unsigned int concurrency)
+{
+	struct iocp_config config;
+	int ret;
+
+	ret = iocp_get_config(port, &config);
+	if (ret < 0)
+		return ret;
+	config.concurrency = concurrency;
+	return iocp_set_config(port, &config);
+}
+
+IOCP_API int iocp_post_many(int port, const struct iocp_completion *entries,
+			    unsigned int count)
+{
+	struct iocp_post_args args = {
+		.entries = (uintptr_t)entries,
+		.count = count,
+	};
+
+	return iocp_ioctl(port, IOCP_IOC_POST, &args);
+}
+
+IOCP_API int iocp_post(int port, uint64_t key, uint64_t user_data,
+		       int64_t result)
+{
+	struct iocp_completion entry = {
+		.key = key,
+		.user_data = user_data,
+		.result = (uint64_t)result,
+	};
+
+	return iocp_post_many(port, &entry, 1);
+}
+
+IOCP_API int iocp_get_many(int port, struct iocp_completion *entries,
+			   unsigned int min, unsigned int max,
+			   uint64_t timeout_ns)
+{
+	struct iocp_dequeue_args args = {
+		.entries = (uintptr_t)entries,
+		.timeout_ns = timeout_ns,
+		.max = max,
+		.min = min,
+	};
+	int ret;
+
+	ret = iocp_ioctl(port, IOCP_IOC_DEQUEUE, &args);
+	return ret < 0 ? ret : (int)args.count;
+}
+
+IOCP_API int iocp_get(int port, struct iocp_completion *entry,
+		      uint64_t timeout_ns)
+{
+	return iocp_get_many(port, entry, 1, 1, timeout_ns);
+}
+
+IOCP_API int iocp_depth(int port)
+{
+	return iocp_get_many(port, NULL, 0, 0, 0);
+}
+
+IOCP_API int iocp_get_stats(int port, struct iocp_stats *stats)
+{
+	return iocp_ioctl(port, IOCP_IOC_GET_STATS, stats);
+}

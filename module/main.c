@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * iocp - I/O completion ports: the /dev/iocp device and port lifetime.
+ *
+ * Each open of /dev/iocp creates a port, owned by that open file. The port
+ * lives until the file is released; IOCP_IOC_SHUTDOWN ends its use earlier,
+ * which is how a thread can wake others blocked in the port (they hold
+ * references to the file, so close(2) alone does not reach them).
+ */
+
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/poll.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "iocp.h"
+
+#define IOCP_NAME	"iocp"
+
+static int iocp_open(struct inode *inode, struct file *file)
+{
+	struct iocp_port *port;
+
+	port = kzalloc(sizeof(*port), GFP_KERNEL_ACCOUNT);
+	if (!port)
+		return -ENOMEM;
+	spin_lock_init(&port->lock);
+	INIT_LIST_HEAD(&port->queue);
+	INIT_LIST_HEAD(&port->waiters);
+	INIT_LIST_HEAD(&port->threads);
+	port->max_queued = IOCP_DEFAULT_MAX_QUEUED;
+	init_waitqueue_head(&port->poll_wq);
+
+	file->private_data = port;
+	return stream_open(inode, file);
+}
+
+/*
+ * End the port's use: wake every waiter, drop queued packets, disassociate
+ * every thread. Waiters already handed packets keep them.
+ */
+static void iocp_port_shutdown(struct iocp_port *port)
+{
+	spin_lock_irq(&port->lock);
+	if (port->shutdown) {
+		spin_unlock_irq(&port->lock);
+		return;
+	}
+	port->shutdown = true;
+	iocp_queue_shutdown(port);
+	iocp_thread_detach_all(port);
+	spin_unlock_irq(&port->lock);
+
+	wake_up_poll(&port->poll_wq, EPOLLHUP);
+}
+
+static int iocp_release(struct inode *inode, struct file *file)
+{
+	struct iocp_port *port = file->private_data;
+
+	iocp_port_shutdown(port);
+	/* No waiter is left: each held a reference to this file. */
+	WARN_ON_ONCE(!list_empty(&port->waiters));
+	kfree_rcu(port, rcu);
+	return 0;
+}
+
+static long iocp_get_config(struct iocp_port *port, void __user *argp)
+{
+	struct iocp_config config = {};
+
+	spin_lock_irq(&port->lock);
+	config.concurrency = port->concurrency;
+	config.max_queued = port->max_queued;
+	spin_unlock_irq(&port->lock);
+
+	return copy_to_user(argp, &config, sizeof(config)) ? -EFAULT : 0;
+}
+
+static long iocp_set_config(struct iocp_port *port, void __user *argp)
+{
+	struct iocp_config config;
+	long ret = 0;
+
+	if (copy_from_user(&config, argp, sizeof(config)))
+		return -EFAULT;
+	if (config.flags || memchr_inv(config.reserved, 0, sizeof(config.reserved)))
+		return -EINVAL;
+	if (!config.max_queued || config.max_queued > IOCP_MAX_QUEUED_LIMIT)
+		return -EINVAL;
+
+	spin_lock_irq(&port->lock);
+	if (port->shutdown) {
+		ret = -ESHUTDOWN;
+	} else {
+		port->concurrency = config.concurrency;
+		port->max_queued = config.max_queued;
+		/* A larger concurrency value may release waiters. */
+		iocp_dispatch(port);
+	}
+	spin_unlock_irq(&port->lock);
+	return ret;
+}
+
+static long iocp_get_stats(struct iocp_port *port, void __user *argp)
+{
+	struct iocp_stats stats = {};
+
+	spin_lock_irq(&port->lock);
+	stats.posted = port->posted;
+	stats.dequeued = port->dequeued;
+	stats.discarded = port->discarded;
+	stats.queued = port->queued;
+	stats.running = port->running;
+	stats.waiting = port->waiting;
+	stats.threads = port->nthreads;
+	stats.high_water = port->high_water;
+	stats.peak_running = port->peak_running;
+	stats.concurrency = iocp_port_concurrency(port);
+	stats.flags = IOCP_STATS_EXIT_TRACKING;
+	if (port->shutdown)
+		stats.flags |= IOCP_STATS_SHUTDOWN;
+	spin_unlock_irq(&port->lock);
+
+	return copy_to_user(argp, &stats, sizeof(stats)) ? -EFAULT : 0;
+}
+
+static long iocp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct iocp_port *port = file->private_data;
+	void __user *argp = (void __user *)arg;
+
+	switch (cmd) {
+	case IOCP_IOC_SET_CONFIG:
+		return iocp_set_config(port, argp);
+	case IOCP_IOC_GET_CONFIG:
+		return iocp_get_config(port, argp);
+	case IOCP_IOC_POST:
+		return iocp_post(port, argp);
+	case IOCP_IOC_DEQUEUE:
+		return iocp_dequeue(port, argp);
+	case IOCP_IOC_GET_STATS:
+		return iocp_get_stats(port, argp);
+	case IOCP_IOC_SHUTDOWN:
+		iocp_port_shutdown(port);
+		return 0;
+	default:
+		return -ENOTTY;
+	}
+}
+
+static __poll_t iocp_poll(struct file *file, struct poll_table_struct *wait)
+{
+	struct iocp_port *port = file->private_data;
+	__poll_t mask = 0;
+
+	poll_wait(file, &port->poll_wq, wait);
+
+	spin_lock_irq(&port->lock);
+	if (port->queued)
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (port->shutdown)
+		mask |= EPOLLHUP;
+	spin_unlock_irq(&port->lock);
+	return mask;
+}
+
+static void iocp_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	struct iocp_port *port = file->private_data;
+	struct iocp_stats s = {};
+	u32 concurrency, max_queued;
+	bool shutdown;
+
+	spin_lock_irq(&port->lock);
+	s.queued = port->queued;
+	s.running = port->running;
+	s.waiting = port->waiting;
+	s.threads = port->nthreads;
+	s.high_water = port->high_water;
+	s.posted = port->posted;
+	s.dequeued = port->dequeued;
+	s.discarded = port->discarded;
+	s.concurrency = iocp_port_concurrency(port);
+	concurrency = port->concurrency;
+	max_queued = port->max_queued;
+	shutdown = port->shutdown;
+	spin_unlock_irq(&port->lock);
+
+	seq_printf(m, "iocp-queued:\t%u\n", s.queued);
+	seq_printf(m, "iocp-running:\t%u\n", s.running);
+	seq_printf(m, "iocp-waiting:\t%u\n", s.waiting);
+	seq_printf(m, "iocp-threads:\t%u\n", s.threads);
+	seq_printf(m, "iocp-concurrency:\t%u\n", concurrency);
+	seq_printf(m, "iocp-effective-concurrency:\t%u\n", s.concurrency);
+	seq_printf(m, "iocp-max-queued:\t%u\n", max_queued);
+	seq_printf(m, "iocp-high-water:\t%u\n", s.high_water);
+	seq_printf(m, "iocp-posted:\t%llu\n", s.posted);
+	seq_printf(m, "iocp-dequeued:\t%llu\n", s.dequeued);
+	seq_printf(m, "iocp-discarded:\t%llu\n", s.discarded);
+	seq_printf(m, "iocp-shutdown:\t%d\n", shutdown);
+}
+
+static const struct file_operations iocp_fops = {
+	.owner		= THIS_MODULE,
+	.open		= iocp_open,
+	.release	= iocp_release,
+	.unlocked_ioctl	= iocp_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.poll		= iocp_poll,
+	.show_fdinfo	= iocp_show_fdinfo,
+};
+
+static struct miscdevice iocp_misc = {
+	.minor		= IOCP_MINOR,
+	.name		= IOCP_NAME,
+	.fops		= &iocp_fops,
+	/* A port is private to its opener and accounted to its memcg. */
+	.mode		= 0666,
+};
+
+static int __init iocp_init(void)
+{
+	int ret;
+
+	ret = iocp_packet_cache_init();
+	if (ret)
+		return ret;
+	ret = iocp_thread_init();
+	if (ret)
+		goto err_cache;
+	ret = misc_register(&iocp_misc);
+	if (ret)
+		goto err_thread;
+	return 0;
+
+err_thread:
+	iocp_thread_exit();
+err_cache:
+	iocp_packet_cache_exit();
+	return ret;
+}
+
+static void __exit iocp_exit(void)
+{
+	misc_deregister(&iocp_misc);
+	iocp_thread_exit();
+	iocp_packet_cache_exit();
+}
+
+module_init(iocp_init);
+module_exit(iocp_exit);
+
+MODULE_AUTHOR("The iocp developers");
+MODULE_DESCRIPTION("I/O completion ports");
+MODULE_LICENSE("GPL");
+MODULE_ALIAS_MISCDEV(IOCP_MINOR);
+MODULE_ALIAS("devname:" IOCP_NAME);

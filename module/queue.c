@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * iocp - the completion queue and its waiters.
+ *
+ * Packets are FIFO, waiters LIFO. A release hands packets to the chosen
+ * waiter under the port lock and counts it running, so that no later
+ * arrival can take them and a shutdown right after the release cannot lose
+ * them: the woken waiter owns them and returns them.
+ */
+
+#include <linux/hrtimer.h>
+#include <linux/ktime.h>
+#include <linux/minmax.h>
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "iocp.h"
+
+static struct kmem_cache *iocp_packet_cachep;
+
+/**
+ * struct iocp_waiter - a thread blocked in IOCP_IOC_DEQUEUE, on its stack
+ * @node:     on port->waiters until released or gone; under port->lock.
+ * @task:     the waiting thread.
+ * @thread:   its association state.
+ * @packets:  packets handed over by the release; under port->lock until
+ *            @released is set, then owned by the waiter.
+ * @min:      the fewest packets the waiter accepts.
+ * @max:      the most packets the waiter accepts.
+ * @count:    how many packets were handed over.
+ * @released: packets were handed over; under port->lock.
+ */
+struct iocp_waiter {
+	struct list_head node;
+	struct task_struct *task;
+	struct iocp_thread *thread;
+	struct list_head packets;
+	u32 min;
+	u32 max;
+	u32 count;
+	bool released;
+};
+
+static void iocp_packets_free(struct list_head *list)
+{
+	struct iocp_packet *pkt, *tmp;
+
+	list_for_each_entry_safe(pkt, tmp, list, node)
+		kmem_cache_free(iocp_packet_cachep, pkt);
+	INIT_LIST_HEAD(list);
+}
+
+static void iocp_note_queued(struct iocp_port *port)
+{
+	lockdep_assert_held(&port->lock);
+
+	if (port->queued > port->high_water)
+		port->high_water = port->queued;
+}
+
+/* Hand the oldest packets to @w, count it running and wake it. */
+static void iocp_release_waiter(struct iocp_port *port, struct iocp_waiter *w)
+{
+	u32 n = min(port->queued, w->max);
+	u32 i;
+
+	lockdep_assert_held(&port->lock);
+
+	for (i = 0; i < n; i++)
+		list_move_tail(port->queue.next, &w->packets);
+	port->queued -= n;
+	port->dequeued += n;
+	w->count = n;
+
+	list_del(&w->node);
+	port->waiting--;
+	iocp_thread_set_running(port, w->thread);
+	w->released = true;
+	wake_up_process(w->task);
+}
+
+/*
+ * Release waiters, most recent first, while packets are queued and fewer
+ * than the concurrency value of the associated threads run.
+ */
+void iocp_dispatch(struct iocp_port *port)
+{
+	u32 concurrency = iocp_port_concurrency(port);
+	struct iocp_waiter *w, *tmp;
+
+	lockdep_assert_held(&port->lock);
+
+	list_for_each_entry_safe(w, tmp, &port->waiters, node) {
+		if (!port->queued || port->running >= concurrency)
+			break;
+		if (w->min <= port->queued)
+			iocp_release_waiter(port, w);
+	}
+}
+
+/*
+ * Shutdown: queued packets are dropped and counted, and every waiter is
+ * woken to see it. Waiters take themselves off the list when they run;
+ * released ones are no longer on it and keep their packets.
+ */
+void iocp_queue_shutdown(struct iocp_port *port)
+{
+	struct iocp_waiter *w;
+
+	lockdep_assert_held(&port->lock);
+
+	port->discarded += port->queued;
+	port->queued = 0;
+	iocp_packets_free(&port->queue);
+	list_for_each_entry(w, &port->waiters, node)
+		wake_up_process(w->task);
+}
+
+static void iocp_wake_pollers(struct iocp_port *port)
+{
+	wake_up_poll(&port->poll_wq, EPOLLIN | EPOLLRDNORM);
+}
+
+long iocp_post(struct iocp_port *port, void __user *argp)
+{
+	struct iocp_completion __user *uentries;
+	struct iocp_post_args args;
+	struct iocp_packet *pkt;
+	LIST_HEAD(batch);
+	long ret;
+	u32 i;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+	if (args.flags || !args.count || args.count > IOCP_MAX_BATCH)
+		return -EINVAL;
+	/* Cheap early refusals; they are checked again under the lock. */
+	if (READ_ONCE(port->shutdown))
+		return -ESHUTDOWN;
+	if (READ_ONCE(port->queued) + args.count > READ_ONCE(port->max_queued))
+		return -EAGAIN;
+
+	uentries = u64_to_user_ptr(args.entries);
+	for (i = 0; i < args.count; i++) {
+		pkt = kmem_cache_alloc(iocp_packet_cachep, GFP_KERNEL);
+		if (!pkt) {
+			ret = -ENOMEM;
+			goto out_free;
+		}
+		list_add_tail(&pkt->node, &batch);
+		if (copy_from_user(&pkt->c, &uentries[i], sizeof(pkt->c))) {
+			ret = -EFAULT;
+			goto out_free;
+		}
+		if (pkt->c.flags || pkt->c.events) {
+			ret = -EINVAL;
+			goto out_free;
+		}
+		pkt->c.flags = IOCP_CF_POSTED;
+	}
+
+	spin_lock_irq(&port->lock);
+	if (port->shutdown) {
+		ret = -ESHUTDOWN;
+	} else if (port->queued + args.count > port->max_queued) {
+		ret = -EAGAIN;
+	} else {
+		list_splice_tail_init(&batch, &port->queue);
+		port->queued += args.count;
+		port->posted += args.count;
+		iocp_note_queued(port);
+		iocp_dispatch(port);
+		ret = 0;
+	}
+	spin_unlock_irq(&port->lock);
+	if (!ret) {
+		iocp_wake_pollers(port);
+		return 0;
+	}
+out_free:
+	iocp_packets_free(&batch);
+	return ret;
+}
+
+static long iocp_report_depth(struct iocp_port *port,
+			      struct iocp_dequeue_args __user *uargs)
+{
+	u32 depth;
+	bool shutdown;
+
+	spin_lock_irq(&port->lock);
+	depth = port->queued;
+	shutdown = port->shutdown;
+	spin_unlock_irq(&port->lock);
+	if (shutdown)
+		return -ESHUTDOWN;
+	return put_user(depth, &uargs->count) ? -EFAULT : 0;
+}
+
+/*
+ * Copy the handed-over packets out. On failure they go back to the head of
+ * the queue in their order, unless the port was shut down meanwhile, in
+ * which case they are counted as discarded.
+ */
+static long iocp_deliver(struct iocp_port *port, struct iocp_waiter *w,
+			 struct iocp_dequeue_args __user *uargs, u64 entries)
+{
+	struct iocp_completion __user *uentries = u64_to_user_ptr(entries);
+	struct iocp_packet *pkt;
+	u32 n = 0;
+
+	list_for_each_entry(pkt, &w->packets, node) {
+		if (copy_to_user(&uentries[n], &pkt->c, sizeof(pkt->c)))
+			goto fault;
+		n++;
+	}
+	if (put_user(n, &uargs->count))
+		goto fault;
+	iocp_packets_free(&w->packets);
+	return 0;
+
+fault:
+	n = w->count;
+	spin_lock_irq(&port->lock);
+	port->dequeued -= n;
+	if (port->shutdown) {
+		port->discarded += n;
+		iocp_packets_free(&w->packets);
+	} else {
+		list_splice_init(&w->packets, &port->queue);
+		port->queued += n;
+		iocp_note_queued(port);
+		iocp_dispatch(port);
+	}
+	spin_unlock_irq(&port->lock);
+	iocp_wake_pollers(port);
+	return -EFAULT;
+}
+
+long iocp_dequeue(struct iocp_port *port, void __user *argp)
+{
+	struct iocp_dequeue_args __user *uargs = argp;
+	struct iocp_dequeue_args args;
+	struct iocp_thread *thread;
+	struct iocp_waiter w;
+	ktime_t expires, *expiresp = NULL;
+	bool timed_out = false;
+	long ret = 0;
+
+	if (copy_from_user(&args, uargs, sizeof(args)))
+		return -EFAULT;
+	if (args.flags || args.max > IOCP_MAX_BATCH || args.min > args.max)
+		return -EINVAL;
+	if (!args.max)
+		return iocp_report_depth(port, uargs);
+	if (READ_ONCE(port->shutdown)) {
+		iocp_thread_put_current();
+		return -ESHUTDOWN;
+	}
+
+	if (args.timeout_ns != IOCP_INFINITE) {
+		expires = ktime_add_safe(ktime_get(),
+					 min_t(u64, args.timeout_ns, KTIME_MAX));
+		expiresp = &expires;
+	}
+
+	thread = iocp_thread_current();
+	if (IS_ERR(thread))
+		return PTR_ERR(thread);
+	iocp_thread_leave_other(thread, port);
+
+	w.task = current;
+	w.thread = thread;
+	INIT_LIST_HEAD(&w.packets);
+	w.min = max(args.min, 1U);
+	w.max = args.max;
+	w.count = 0;
+	w.released = false;
+
+	spin_lock_irq(&port->lock);
+	if (port->shutdown) {
+		spin_unlock_irq(&port->lock);
+		iocp_thread_put_current();
+		return -ESHUTDOWN;
+	}
+	iocp_thread_enter(port, thread);
+	list_add(&w.node, &port->waiters);
+	port->waiting++;
+	iocp_dispatch(port);
+
+	for (;;) {
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (w.released)
+			break;
+		if (port->shutdown) {
+			ret = -ESHUTDOWN;
+			break;
+		}
+		if (signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		if (timed_out || !args.timeout_ns) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		spin_unlock_irq(&port->lock);
+		timed_out = !schedule_hrtimeout_range(expiresp,
+						      current->timer_slack_ns,
+						      HRTIMER_MODE_ABS);
+		spin_lock_irq(&port->lock);
+	}
+	__set_current_state(TASK_RUNNING);
+
+	if (!w.released) {
+		list_del(&w.node);
+		port->waiting--;
+		iocp_thread_set_running(port, thread);
+	}
+	spin_unlock_irq(&port->lock);
+
+	if (w.released)
+		return iocp_deliver(port, &w, uargs, args.entries);
+	if (ret == -ESHUTDOWN)
+		iocp_thread_put_current();
+	return ret;
+}
+
+int iocp_packet_cache_init(void)
+{
+	iocp_packet_cachep = KMEM_CACHE(iocp_packet, SLAB_ACCOUNT);
+	return iocp_packet_cachep ? 0 : -ENOMEM;
+}
+
+void iocp_packet_cache_exit(void)
+{
+	kmem_cache_destroy(iocp_packet_cachep);
+}

@@ -1,0 +1,125 @@
+#!/bin/busybox sh
+# shellcheck shell=sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# /init of the test guest (busybox sh). The kernel console is ttyS0; what
+# this script and the tests print goes to ttyS1, so kernel messages never
+# break a KTAP line. iocp_mode= on the kernel command line selects:
+#   probe  print a marker and power off (does this accelerator work?)
+#   check  autoload the module, run every program in /tests, unload it
+#   demo   autoload the module, run /bin/iocp_demo
+# /iocp.ko is the module; it is installed for `uname -r` at run time.
+
+/bin/busybox mkdir -p /proc /sys /dev /tmp /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t debugfs debugfs /sys/kernel/debug
+
+out=/dev/ttyS1
+[ -c $out ] || out=/dev/console
+exec </dev/null >$out 2>&1
+
+mode=check
+read -r cmdline </proc/cmdline
+for arg in $cmdline; do
+	case $arg in
+	iocp_mode=*) mode=${arg#iocp_mode=} ;;
+	esac
+done
+
+say() { echo "# iocp-guest: $*"; }
+
+finish() {
+	say end
+	sync
+	poweroff -f
+}
+
+loaded() { lsmod | grep -q '^iocp '; }
+
+if [ "$mode" = probe ]; then
+	echo IOCP-PROBE-OK
+	poweroff -f
+fi
+
+kver=$(uname -r)
+moddir=/lib/modules/$kver
+say "kernel $kver, $(nproc) CPUs, mode $mode"
+
+# Install the module where modprobe looks, and index it.
+mkdir -p "$moddir/extra"
+cp /iocp.ko "$moddir/extra/iocp.ko"
+depmod
+if ! grep -q 'char-major-10-245' "$moddir/modules.alias" 2>/dev/null; then
+	say "depmod wrote no char-major-10-245 alias; generating modules.alias"
+	modinfo -F alias "$moddir/extra/iocp.ko" |
+		sed 's/^\(.*\)$/alias \1 iocp/' >"$moddir/modules.alias"
+fi
+say "modules.alias: $(grep -E 'char-major-10-245|devname:iocp' "$moddir/modules.alias" | tr '\n' ' ')"
+
+# Autoload: opening /dev/iocp makes the kernel run modprobe char-major-10-245.
+echo /sbin/modprobe >/proc/sys/kernel/modprobe
+[ -c /dev/iocp ] || mknod /dev/iocp c 10 245
+autoload="ok"
+if loaded; then
+	say "iocp was loaded before /dev/iocp was opened"
+	autoload="not ok"
+fi
+(exec 3<>/dev/iocp) 2>/dev/null
+if loaded; then
+	say "opening /dev/iocp loaded the module: $(lsmod | grep '^iocp ')"
+else
+	say "opening /dev/iocp did NOT load the module; falling back to insmod"
+	autoload="not ok"
+	insmod "$moddir/extra/iocp.ko" || say "insmod failed too"
+fi
+
+cd /tmp || exit 1
+if [ "$mode" = demo ]; then
+	say "running iocp_demo"
+	iocp_demo
+	say "iocp_demo exited with status $?"
+	finish
+fi
+
+for t in /tests/*; do
+	[ -x "$t" ] || continue
+	say "running ${t##*/}"
+	"$t"
+	say "${t##*/} exited with status $?"
+done
+
+# kmemleak (debug kernel): report only objects older than 5 s, so wait,
+# then scan twice. Any leak with the module in its backtrace fails.
+leak_res="ok 3 kmemleak # SKIP no kmemleak in this kernel"
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	sleep 6
+	echo scan >/sys/kernel/debug/kmemleak
+	echo scan >/sys/kernel/debug/kmemleak
+	cat /sys/kernel/debug/kmemleak >/tmp/kmemleak
+	say "kmemleak: $(grep -c '^unreferenced object' /tmp/kmemleak) unreferenced objects"
+	leak_res="ok 3 kmemleak"
+	if grep -q iocp /tmp/kmemleak; then
+		leak_res="not ok 3 kmemleak"
+		sed 's/^/# /' /tmp/kmemleak
+	fi
+fi
+
+rmmod_res="ok"
+if ! rmmod iocp; then
+	rmmod_res="not ok"
+	say "rmmod iocp failed: $(lsmod | grep '^iocp ')"
+elif loaded; then
+	rmmod_res="not ok"
+	say "iocp still listed after rmmod"
+fi
+
+echo "TAP version 13"
+echo "1..3"
+echo "$autoload 1 autoload"
+echo "$rmmod_res 2 rmmod"
+echo "$leak_res"
+finish

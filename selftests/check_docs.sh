@@ -1,0 +1,272 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# check_docs.sh [REPO_ROOT]
+#
+# Fail when Documentation/userspace-api/iocp.rst and the ABI drift apart:
+#  - every #define IOCP_* of uapi/linux/iocp.h is mentioned in the rst;
+#  - every ioctl of the header has a ".. c:macro:: IOCP_IOC_..." entry, and
+#    every IOCP_IOC_* / c:macro name / IOCP_* constant / struct block the rst
+#    has exists in the header;
+#  - every struct of the header has a literal block "struct NAME { ... };" in
+#    the rst with the same fields (names, types, order), and each field is
+#    documented as ``field`` in a section that mentions the struct;
+#  - every errno the module returns (-EXXX in module/*.[ch]) is mentioned;
+#  - the library functions of lib/iocp.h and of the rst match.
+# Runs on the host, needs only bash, grep, sed and awk. Output is KTAP.
+
+set -u
+export LC_ALL=C
+
+root=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+hdr=$root/uapi/linux/iocp.h
+lib=$root/lib/iocp.h
+rst=$root/Documentation/userspace-api/iocp.rst
+
+echo "TAP version 13"
+for f in "$hdr" "$rst"; do
+	if [ ! -r "$f" ]; then
+		echo "1..0"
+		echo "Bail out! cannot read ${f#"$root"/}"
+		exit 1
+	fi
+done
+
+# C source with comments removed (string literals are not special-cased).
+nocomment() {
+	awk '{
+		s = $0; out = ""
+		while (length(s)) {
+			if (inc) {
+				i = index(s, "*/")
+				if (!i) { s = ""; break }
+				s = substr(s, i + 2); inc = 0; continue
+			}
+			i = index(s, "/*"); j = index(s, "//")
+			if (j && (!i || j < i)) { out = out substr(s, 1, j - 1); break }
+			if (i) { out = out substr(s, 1, i - 1) " "; s = substr(s, i + 2); inc = 1; continue }
+			out = out s; s = ""
+		}
+		print out
+	}' "$@"
+}
+
+# "struct field declaration" lines for every "struct NAME {" ... "};" block,
+# declaration normalised to "type name[N]".
+struct_fields() {
+	awk '
+	!depth && match($0, /struct[ \t]+[A-Za-z_][A-Za-z0-9_]*[ \t]*\{/) {
+		s = substr($0, RSTART, RLENGTH)
+		sub(/^struct[ \t]+/, "", s); sub(/[ \t]*\{$/, "", s)
+		name = s; depth = 1; next
+	}
+	depth {
+		line = $0
+		if (line ~ /\{/) depth++
+		if (line ~ /\}/) { depth--; if (!depth) next }
+		if (line ~ /;/ && line !~ /[{}]/) {
+			sub(/;.*/, "", line)
+			gsub(/[ \t]+/, " ", line); sub(/^ /, "", line); sub(/ $/, "", line)
+			sub(/ *\[ */, "[", line); sub(/ *\] */, "]", line)
+			n = line; sub(/\[.*/, "", n); sub(/.*[ *]/, "", n)
+			print name, n, line
+		}
+	}' "$@"
+}
+
+# Split the rst into sections (at headings and at ".. c:macro::" entries)
+# and print "section-number<TAB>line" for every line.
+rst_sections() {
+	awk '
+	{ lines[NR] = $0 }
+	END {
+		sec = 0
+		for (i = 1; i <= NR; i++) {
+			if (lines[i] ~ /^\.\. c:macro::/) sec++
+			else if (i < NR && lines[i] ~ /[^ \t]/ &&
+				 lines[i + 1] ~ /^([=~^"#*+-])\1\1+[ \t]*$/ &&
+				 lines[i] !~ /^([=~^"#*+-])\1\1+[ \t]*$/) sec++
+			print sec "\t" lines[i]
+		}
+	}' "$1"
+}
+
+# Words of $1 (one a line) that do not occur as a whole word in file $2.
+missing_words() {
+	local w
+	for w in $1; do
+		grep -qw -- "$w" "$2" || echo "$w"
+	done
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+nocomment "$hdr" > "$tmp/hdr"
+rst_sections "$rst" > "$tmp/sections"
+
+declare -a names results diags
+add() {	# add NAME STATUS(ok|not ok|skip) [DIAGNOSTICS...]
+	local name=$1 status=$2
+	shift 2
+	names+=("$name")
+	results+=("$status")
+	diags+=("$(printf '%s\n' "$@" | sed '/^$/d')")
+}
+join() { tr '\n' ' ' | sed 's/ $//'; }
+
+defines=$(sed -nE 's/^[ \t]*#[ \t]*define[ \t]+(IOCP_[A-Za-z0-9_]+).*/\1/p' "$tmp/hdr" | sort -u)
+ioctls=$(sed -nE 's/^[ \t]*#[ \t]*define[ \t]+(IOCP_IOC_[A-Za-z0-9_]+)[ \t]+_IO(R|W|WR)?[ \t]*\(.*/\1/p' "$tmp/hdr" | sort -u)
+
+# 1. every #define IOCP_* of the header is in the rst
+miss=$(missing_words "$defines" "$rst" | join)
+if [ -z "$defines" ]; then
+	add header_defines_documented "not ok" "# no #define IOCP_* found in the header"
+elif [ -n "$miss" ]; then
+	add header_defines_documented "not ok" "# missing: $miss"
+else
+	add header_defines_documented ok
+fi
+
+# 2. every ioctl has a ".. c:macro::" entry
+macros=$(sed -nE 's/^\.\. c:macro::[ \t]+([A-Za-z0-9_]+)[ \t]*$/\1/p' "$rst" | sort -u)
+miss=$(comm -23 <(echo "$ioctls") <(echo "$macros") | join)
+if [ -n "$miss" ]; then
+	add ioctls_have_c_macro_entries "not ok" "# missing: $miss"
+else
+	add ioctls_have_c_macro_entries ok
+fi
+
+# 3. every IOCP_IOC_* and c:macro name of the rst exists in the header
+used=$( (grep -oE 'IOCP_IOC_[A-Za-z0-9_]*[A-Za-z0-9]' "$rst"; echo "$macros") | sed '/^$/d' | sort -u)
+unknown=$(comm -23 <(echo "$used") <(echo "$defines") | join)
+if [ -n "$unknown" ]; then
+	add rst_ioctls_exist "not ok" "# not in the header: $unknown"
+else
+	add rst_ioctls_exist ok
+fi
+
+# 4. every other IOCP_* constant of the rst exists in the uapi or lib header
+#    (names followed by "*" are families, such as IOCP_CF_*; IOCP_IOC_* are
+#    check 3's)
+known=$defines
+[ -r "$lib" ] && known=$( (echo "$defines"; nocomment "$lib" |
+	sed -nE 's/^[ \t]*#[ \t]*define[ \t]+(IOCP_[A-Za-z0-9_]+).*/\1/p') | sort -u)
+used=$(grep -oE 'IOCP_[A-Za-z0-9_]+\*?' "$rst" | grep -v -e '\*$' -e '^IOCP_IOC_' | sort -u)
+unknown=$(comm -23 <(echo "$used") <(echo "$known") | join)
+if [ -n "$unknown" ]; then
+	add rst_constants_exist "not ok" "# not in the headers: $unknown"
+else
+	add rst_constants_exist ok
+fi
+
+# 5. each struct: literal block identical in fields, every field documented
+struct_fields "$tmp/hdr" > "$tmp/hfields"
+struct_fields "$rst" > "$tmp/rfields"
+structs=$(awk '{ print $1 }' "$tmp/hfields" | awk '!seen[$0]++')
+[ -n "$structs" ] || add structs_found "not ok" "# no struct found in the header"
+for s in $structs; do
+	d=()
+	awk -v s="$s" '$1 == s { $1 = ""; sub(/^ /, ""); print }' "$tmp/hfields" > "$tmp/h.$s"
+	awk -v s="$s" '$1 == s { $1 = ""; sub(/^ /, ""); print }' "$tmp/rfields" > "$tmp/r.$s"
+	hf=$(awk '{ print $1 }' "$tmp/h.$s")
+	if ! grep -qw -- "$s" "$rst"; then
+		d+=("# struct $s not mentioned")
+	fi
+	if [ ! -s "$tmp/r.$s" ]; then
+		d+=("# no literal block \"struct $s {\" ... \"};\"")
+	else
+		rf=$(awk '{ print $1 }' "$tmp/r.$s")
+		m=$(comm -23 <(echo "$hf" | sort -u) <(echo "$rf" | sort -u) | join)
+		x=$(comm -13 <(echo "$hf" | sort -u) <(echo "$rf" | sort -u) | join)
+		[ -n "$m" ] && d+=("# missing in literal block: $m")
+		[ -n "$x" ] && d+=("# in literal block, not in header: $x")
+		if [ -z "$m$x" ] && ! cmp -s <(cut -d' ' -f2- "$tmp/h.$s") <(cut -d' ' -f2- "$tmp/r.$s"); then
+			d+=("# literal block differs from header: $(cut -d' ' -f2- "$tmp/r.$s" | paste -sd, -)")
+			d+=("#   header: $(cut -d' ' -f2- "$tmp/h.$s" | paste -sd, -)")
+		fi
+	fi
+	# The sections that mention the struct, with the literal blocks.
+	secs=$(awk -F'\t' -v s="$s" '
+		{ line = $0; sub(/^[^\t]*\t/, "", line) }
+		line ~ ("(^|[^A-Za-z0-9_])" s "([^A-Za-z0-9_]|$)") { print $1 }' \
+		"$tmp/sections" | sort -u)
+	awk -F'\t' -v secs=" $(echo "$secs" | join) " 'index(secs, " " $1 " ") { sub(/^[^\t]*\t/, ""); print }' \
+		"$tmp/sections" > "$tmp/text.$s"
+	m=""
+	for f in $hf; do
+		grep -qF -- "\`\`$f\`\`" "$tmp/text.$s" || m="$m $f"
+	done
+	[ -n "$m" ] && d+=("# fields not documented as \`\`field\`\` in a section about $s:$m")
+	if [ ${#d[@]} -eq 0 ]; then
+		add "struct_${s}_documented" ok
+	else
+		add "struct_${s}_documented" "not ok" "${d[@]}"
+	fi
+done
+
+# 6. every struct declared in the rst exists in the header
+unknown=$(comm -13 <(echo "$structs" | sort -u) \
+	<(awk '{ print $1 }' "$tmp/rfields" | sort -u) | sed '/^$/d' | join)
+if [ -n "$unknown" ]; then
+	add rst_structs_exist "not ok" "# not in the header: $unknown"
+else
+	add rst_structs_exist ok
+fi
+
+# 7. every errno the module returns is documented
+shopt -s nullglob
+msrc=("$root"/module/*.c "$root"/module/*.h)
+shopt -u nullglob
+csrc=0
+for f in "${msrc[@]}"; do [[ $f == *.c ]] && csrc=1; done
+if [ $csrc -eq 0 ]; then
+	add errnos_documented skip "module/*.c not present"
+else
+	errnos=$(nocomment "${msrc[@]}" | grep -oE '(^|[^A-Za-z0-9_])-E[A-Z][A-Z0-9_]*' |
+		 sed -E 's/^.*-//' |
+		 sed -E 's/^ERESTART[A-Z_]*$/EINTR/; s/^ENOIOCTLCMD$/ENOTTY/' | sort -u)
+	miss=$(missing_words "$errnos" "$rst" | join)
+	if [ -n "$miss" ]; then
+		add errnos_documented "not ok" "# missing: $miss"
+	else
+		add errnos_documented ok "# errnos: $(echo "$errnos" | join)"
+	fi
+fi
+
+# 8. library functions: documented, and none invented
+if [ ! -r "$lib" ]; then
+	add lib_functions_documented skip "lib/iocp.h not present"
+	add rst_lib_functions_exist skip "lib/iocp.h not present"
+else
+	libfns=$(nocomment "$lib" | tr '\n' ' ' | sed 's/;/;\n/g; s/{/{\n/g' |
+		 grep -oE '(^|[^A-Za-z0-9_])iocp_[a-z0-9_]+[ \t]*\(' |
+		 sed -E 's/^[^i]*//; s/[ \t]*\($//' | sort -u)
+	miss=$(missing_words "$libfns" "$rst" | join)
+	if [ -n "$miss" ]; then
+		add lib_functions_documented "not ok" "# missing: $miss"
+	else
+		add lib_functions_documented ok
+	fi
+	used=$(grep -oE '(^|[^A-Za-z0-9_])iocp_[a-z0-9_]+\(' "$rst" |
+	       sed -E 's/^[^i]*//; s/\($//' | sort -u)
+	unknown=$(comm -23 <(echo "$used") <(echo "$libfns") | sed '/^$/d' | join)
+	if [ -n "$unknown" ]; then
+		add rst_lib_functions_exist "not ok" "# not in lib/iocp.h: $unknown"
+	else
+		add rst_lib_functions_exist ok
+	fi
+fi
+
+echo "1..${#names[@]}"
+fail=0
+for i in "${!names[@]}"; do
+	n=$((i + 1))
+	case ${results[$i]} in
+	ok)	echo "ok $n ${names[$i]}" ;;
+	skip)	echo "ok $n ${names[$i]} # SKIP ${diags[$i]}"; continue ;;
+	*)	echo "not ok $n ${names[$i]}"; fail=1 ;;
+	esac
+	[ -n "${diags[$i]}" ] && echo "${diags[$i]}"
+done
+exit $fail
