@@ -89,7 +89,7 @@ no-kernel:
 		"run make deps, or set KDIR" >&2; exit 1
 
 $(BUILD)/kmod/%/iocp.ko: $(KMOD_SRCS)
-	+scripts/kmod.sh $(call kdir_of,$*) $(@D)
+	+scripts/kmod.sh $(call kdir_of,$*) $(@D) $(shell scripts/kernels.sh kbuild $*)
 
 # The debug kernel is built (once, then cached) before its module.
 DEBUG_KDIR := $(shell scripts/debug-kernel.sh dir 2>/dev/null)
@@ -165,7 +165,8 @@ checkpatch: $(KSRC)/.done
 
 sparse: $(if $(kvers),,no-kernel)
 	+@set -e; $(foreach k,$(kvers),echo "  SPARSE  $(k)"; \
-		scripts/kmod.sh $(call kdir_of,$(k)) $(BUILD)/kmod/$(k) C=2;)
+		scripts/kmod.sh $(call kdir_of,$(k)) $(BUILD)/kmod/$(k) C=2 \
+			$(shell scripts/kernels.sh kbuild $(k));)
 
 # --- installation -----------------------------------------------------------
 

@@ -115,6 +115,11 @@ IOCP_API int iocp_get(int port, struct iocp_completion *entry,
 	return iocp_get_many(port, entry, 1, 1, timeout_ns);
 }
 
+IOCP_API int iocp_disassociate(int port)
+{
+	return iocp_ioctl(port, IOCP_IOC_DISASSOCIATE, NULL);
+}
+
 IOCP_API int iocp_depth(int port)
 {
 	return iocp_get_many(port, NULL, 0, 0, 0);

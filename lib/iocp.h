@@ -54,6 +54,12 @@ int iocp_get(int port, struct iocp_completion *entry, uint64_t timeout_ns);
 int iocp_get_many(int port, struct iocp_completion *entries, unsigned int min,
 		  unsigned int max, uint64_t timeout_ns);
 
+/*
+ * The calling thread stops being associated with the port (it no longer
+ * counts as running there). -ENOENT if it was not associated with it.
+ */
+int iocp_disassociate(int port);
+
 /* The number of packets queued now (nothing is removed). */
 int iocp_depth(int port);
 

@@ -5,7 +5,7 @@
  * Locking, outermost first:
  *
  *   port->lock        spinlock, always taken with interrupts disabled: the
- *                     thread-exit irq_work takes it from hard-interrupt
+ *                     threads' irq_work takes it from hard-interrupt
  *                     context. Never nested with another port's lock.
  *   rq->lock          taken inside port->lock by wake_up_process(). The
  *                     preempt notifiers run under rq->lock and therefore never
@@ -48,10 +48,12 @@ struct iocp_port {
 	u32 queued;		/* length of @queue */
 	u32 waiting;		/* length of @waiters */
 	u32 nthreads;		/* length of @threads */
-	u32 running;		/* threads in @threads with ->running set */
+	u32 running;		/* threads RELEASED or RUNNING */
+	u32 blocked;		/* threads in IOCP_THREAD_BLOCKED */
 
 	u32 concurrency;	/* configured value, 0: online CPUs */
 	u32 max_queued;		/* bound on @queued for posts */
+	u32 flags;		/* IOCP_CONFIG_* */
 
 	u32 high_water;		/* largest @queued seen */
 	u32 peak_running;	/* largest @running seen */
@@ -78,36 +80,63 @@ struct iocp_packet {
 	struct iocp_completion c;
 };
 
+/*
+ * enum iocp_thread_state - what an associated thread counts as
+ * @IOCP_THREAD_WAITING:  inside IOCP_IOC_DEQUEUE; not counted.
+ * @IOCP_THREAD_RELEASED: handed packets by a release and woken, still inside
+ *                        IOCP_IOC_DEQUEUE; counted in port->running.
+ * @IOCP_THREAD_RUNNING:  out of IOCP_IOC_DEQUEUE; counted in port->running.
+ * @IOCP_THREAD_BLOCKED:  was running and blocked elsewhere; counted in
+ *                        port->blocked (blocking awareness).
+ *
+ * Only the thread itself enters RUNNING (leaving a dequeue, or through its
+ * irq_work after it runs again), so its notifiers can trust the state.
+ */
+enum iocp_thread_state {
+	IOCP_THREAD_WAITING,
+	IOCP_THREAD_RELEASED,
+	IOCP_THREAD_RUNNING,
+	IOCP_THREAD_BLOCKED,
+};
+
 /**
  * struct iocp_thread - a thread's association with a port
  *
- * Allocated on a thread's first dequeue, freed after its exit (or once it
- * has seen its port shut down). The preempt notifier is registered on the
- * thread itself; only that thread (and the scheduler, on its switches) walks
- * or changes its notifier list.
+ * Allocated on a thread's first dequeue, freed after its exit, or when the
+ * thread calls IOCP_IOC_DISASSOCIATE or sees ESHUTDOWN while no port holds
+ * it. How the scheduler reports on the thread (@hook) is the business of
+ * sched.c, or of sched_none.c on kernels without preempt notifiers.
  *
- * @pn:        preempt notifier, for exit tracking.
- * @task:      the thread; constant.
- * @port:      associated port or NULL. Written under that port's lock; read
- *             under RCU, then confirmed under the port's lock.
- * @node:      on port->threads; protected by port->lock.
- * @running:   counted in port->running; protected by port->lock.
- * @exit_work: deferred work queued by the final switch-out of the thread.
- * @rcu:       delays freeing past the irq_work and the notifier walk.
+ * @task:          the thread; constant.
+ * @port:          associated port or NULL. Written under that port's lock;
+ *                 read under RCU, then confirmed under the port's lock.
+ * @node:          on port->threads; protected by port->lock.
+ * @state:         protected by port->lock; read locklessly as a hint only.
+ * @sched_blocked: the scheduler's last word: switched out blocking (true)
+ *                 or switched in (false). Written by the scheduler hooks,
+ *                 applied under the port's lock.
+ * @hook:          the scheduler hooks' own state.
+ * @rcu:           delays freeing past lockless readers.
  */
 struct iocp_thread {
-	struct preempt_notifier pn;
 	struct task_struct *task;
 	struct iocp_port __rcu *port;
 	struct list_head node;
-	bool running;
-	struct irq_work exit_work;
+	enum iocp_thread_state state;
+	bool sched_blocked;
+	struct iocp_sched_hook hook;
 	struct rcu_head rcu;
 };
 
 static inline u32 iocp_port_concurrency(const struct iocp_port *port)
 {
 	return port->concurrency ? port->concurrency : num_online_cpus();
+}
+
+static inline bool iocp_port_blocking_aware(const struct iocp_port *port)
+{
+	return IOCP_SCHED_BLOCKING &&
+	       !(port->flags & IOCP_CONFIG_IGNORE_BLOCKING);
 }
 
 /* queue.c */
@@ -119,13 +148,35 @@ long iocp_post(struct iocp_port *port, void __user *argp);
 long iocp_dequeue(struct iocp_port *port, void __user *argp);
 
 /* thread.c */
-int iocp_thread_init(void);
-void iocp_thread_exit(void);
 struct iocp_thread *iocp_thread_current(void);
 void iocp_thread_put_current(void);
+long iocp_thread_disassociate(struct iocp_port *port);
 void iocp_thread_leave_other(struct iocp_thread *t, struct iocp_port *port);
 void iocp_thread_enter(struct iocp_port *port, struct iocp_thread *t);
-void iocp_thread_set_running(struct iocp_port *port, struct iocp_thread *t);
+void iocp_thread_release(struct iocp_port *port, struct iocp_thread *t);
+void iocp_thread_resume(struct iocp_port *port, struct iocp_thread *t);
 void iocp_thread_detach_all(struct iocp_port *port);
+void iocp_thread_sync_all(struct iocp_port *port);
+void iocp_thread_apply(struct iocp_thread *t);
+void iocp_thread_retire(struct iocp_thread *t);
+void iocp_thread_unlink(struct iocp_port *port, struct iocp_thread *t);
+
+/*
+ * sched.c (preempt notifiers) or sched_none.c: how the scheduler reports
+ * on associated threads.
+ *
+ * iocp_sched_find()    the calling thread's state, or NULL.
+ * iocp_sched_attach()  a new state for the calling thread, hooked.
+ * iocp_sched_detach()  unhook and free the calling thread's state; it is on
+ *                      no port.
+ * iocp_sched_reap()    under port->lock, when threads run at the limit:
+ *                      drop threads that exited unnoticed; true if any.
+ */
+int iocp_sched_init(void);
+void iocp_sched_exit(void);
+struct iocp_thread *iocp_sched_find(void);
+struct iocp_thread *iocp_sched_attach(void);
+void iocp_sched_detach(struct iocp_thread *t);
+bool iocp_sched_reap(struct iocp_port *port);
 
 #endif /* _IOCP_INTERNAL_H */

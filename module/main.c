@@ -14,6 +14,7 @@
 #include <linux/poll.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 
 #include "iocp.h"
@@ -68,15 +69,46 @@ static int iocp_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
-static long iocp_get_config(struct iocp_port *port, void __user *argp)
+/* A consistent snapshot of the port's configuration and statistics. */
+static void iocp_port_read(struct iocp_port *port, struct iocp_config *config,
+			   struct iocp_stats *stats)
 {
-	struct iocp_config config = {};
+	memset(config, 0, sizeof(*config));
+	memset(stats, 0, sizeof(*stats));
 
 	spin_lock_irq(&port->lock);
-	config.concurrency = port->concurrency;
-	config.max_queued = port->max_queued;
-	spin_unlock_irq(&port->lock);
+	/* Where exits are polled, count only live threads. */
+	if (IOCP_SCHED_POLL_NS && iocp_sched_reap(port))
+		iocp_dispatch(port);
+	config->concurrency = port->concurrency;
+	config->max_queued = port->max_queued;
+	config->flags = port->flags;
 
+	stats->posted = port->posted;
+	stats->dequeued = port->dequeued;
+	stats->discarded = port->discarded;
+	stats->queued = port->queued;
+	stats->running = port->running;
+	stats->waiting = port->waiting;
+	stats->threads = port->nthreads;
+	stats->high_water = port->high_water;
+	stats->peak_running = port->peak_running;
+	stats->concurrency = iocp_port_concurrency(port);
+	stats->blocked = port->blocked;
+	stats->flags = IOCP_STATS_EXIT_TRACKING;
+	if (iocp_port_blocking_aware(port))
+		stats->flags |= IOCP_STATS_BLOCKING_AWARE;
+	if (port->shutdown)
+		stats->flags |= IOCP_STATS_SHUTDOWN;
+	spin_unlock_irq(&port->lock);
+}
+
+static long iocp_get_config(struct iocp_port *port, void __user *argp)
+{
+	struct iocp_config config;
+	struct iocp_stats stats;
+
+	iocp_port_read(port, &config, &stats);
 	return copy_to_user(argp, &config, sizeof(config)) ? -EFAULT : 0;
 }
 
@@ -87,7 +119,8 @@ static long iocp_set_config(struct iocp_port *port, void __user *argp)
 
 	if (copy_from_user(&config, argp, sizeof(config)))
 		return -EFAULT;
-	if (config.flags || memchr_inv(config.reserved, 0, sizeof(config.reserved)))
+	if ((config.flags & ~IOCP_CONFIG_IGNORE_BLOCKING) ||
+	    memchr_inv(config.reserved, 0, sizeof(config.reserved)))
 		return -EINVAL;
 	if (!config.max_queued || config.max_queued > IOCP_MAX_QUEUED_LIMIT)
 		return -EINVAL;
@@ -98,6 +131,10 @@ static long iocp_set_config(struct iocp_port *port, void __user *argp)
 	} else {
 		port->concurrency = config.concurrency;
 		port->max_queued = config.max_queued;
+		if (port->flags != config.flags) {
+			port->flags = config.flags;
+			iocp_thread_sync_all(port);
+		}
 		/* A larger concurrency value may release waiters. */
 		iocp_dispatch(port);
 	}
@@ -107,24 +144,10 @@ static long iocp_set_config(struct iocp_port *port, void __user *argp)
 
 static long iocp_get_stats(struct iocp_port *port, void __user *argp)
 {
-	struct iocp_stats stats = {};
+	struct iocp_config config;
+	struct iocp_stats stats;
 
-	spin_lock_irq(&port->lock);
-	stats.posted = port->posted;
-	stats.dequeued = port->dequeued;
-	stats.discarded = port->discarded;
-	stats.queued = port->queued;
-	stats.running = port->running;
-	stats.waiting = port->waiting;
-	stats.threads = port->nthreads;
-	stats.high_water = port->high_water;
-	stats.peak_running = port->peak_running;
-	stats.concurrency = iocp_port_concurrency(port);
-	stats.flags = IOCP_STATS_EXIT_TRACKING;
-	if (port->shutdown)
-		stats.flags |= IOCP_STATS_SHUTDOWN;
-	spin_unlock_irq(&port->lock);
-
+	iocp_port_read(port, &config, &stats);
 	return copy_to_user(argp, &stats, sizeof(stats)) ? -EFAULT : 0;
 }
 
@@ -147,6 +170,8 @@ static long iocp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case IOCP_IOC_SHUTDOWN:
 		iocp_port_shutdown(port);
 		return 0;
+	case IOCP_IOC_DISASSOCIATE:
+		return iocp_thread_disassociate(port);
 	default:
 		return -ENOTTY;
 	}
@@ -171,37 +196,25 @@ static __poll_t iocp_poll(struct file *file, struct poll_table_struct *wait)
 static void iocp_show_fdinfo(struct seq_file *m, struct file *file)
 {
 	struct iocp_port *port = file->private_data;
-	struct iocp_stats s = {};
-	u32 concurrency, max_queued;
-	bool shutdown;
+	struct iocp_config c;
+	struct iocp_stats s;
 
-	spin_lock_irq(&port->lock);
-	s.queued = port->queued;
-	s.running = port->running;
-	s.waiting = port->waiting;
-	s.threads = port->nthreads;
-	s.high_water = port->high_water;
-	s.posted = port->posted;
-	s.dequeued = port->dequeued;
-	s.discarded = port->discarded;
-	s.concurrency = iocp_port_concurrency(port);
-	concurrency = port->concurrency;
-	max_queued = port->max_queued;
-	shutdown = port->shutdown;
-	spin_unlock_irq(&port->lock);
+	iocp_port_read(port, &c, &s);
 
 	seq_printf(m, "iocp-queued:\t%u\n", s.queued);
 	seq_printf(m, "iocp-running:\t%u\n", s.running);
+	seq_printf(m, "iocp-blocked:\t%u\n", s.blocked);
 	seq_printf(m, "iocp-waiting:\t%u\n", s.waiting);
 	seq_printf(m, "iocp-threads:\t%u\n", s.threads);
-	seq_printf(m, "iocp-concurrency:\t%u\n", concurrency);
+	seq_printf(m, "iocp-concurrency:\t%u\n", c.concurrency);
 	seq_printf(m, "iocp-effective-concurrency:\t%u\n", s.concurrency);
-	seq_printf(m, "iocp-max-queued:\t%u\n", max_queued);
+	seq_printf(m, "iocp-max-queued:\t%u\n", c.max_queued);
+	seq_printf(m, "iocp-flags:\t%#x\n", c.flags);
 	seq_printf(m, "iocp-high-water:\t%u\n", s.high_water);
 	seq_printf(m, "iocp-posted:\t%llu\n", s.posted);
 	seq_printf(m, "iocp-dequeued:\t%llu\n", s.dequeued);
 	seq_printf(m, "iocp-discarded:\t%llu\n", s.discarded);
-	seq_printf(m, "iocp-shutdown:\t%d\n", shutdown);
+	seq_printf(m, "iocp-shutdown:\t%d\n", !!(s.flags & IOCP_STATS_SHUTDOWN));
 }
 
 static const struct file_operations iocp_fops = {
@@ -229,7 +242,7 @@ static int __init iocp_init(void)
 	ret = iocp_packet_cache_init();
 	if (ret)
 		return ret;
-	ret = iocp_thread_init();
+	ret = iocp_sched_init();
 	if (ret)
 		goto err_cache;
 	ret = misc_register(&iocp_misc);
@@ -238,7 +251,7 @@ static int __init iocp_init(void)
 	return 0;
 
 err_thread:
-	iocp_thread_exit();
+	iocp_sched_exit();
 err_cache:
 	iocp_packet_cache_exit();
 	return ret;
@@ -247,7 +260,7 @@ err_cache:
 static void __exit iocp_exit(void)
 {
 	misc_deregister(&iocp_misc);
-	iocp_thread_exit();
+	iocp_sched_exit();
 	iocp_packet_cache_exit();
 }
 

@@ -31,6 +31,7 @@ static struct kmem_cache *iocp_packet_cachep;
  * @max:      the most packets the waiter accepts.
  * @count:    how many packets were handed over.
  * @released: packets were handed over; under port->lock.
+ * @polling:  sleeps in IOCP_SCHED_POLL_NS slices; under port->lock.
  */
 struct iocp_waiter {
 	struct list_head node;
@@ -41,6 +42,7 @@ struct iocp_waiter {
 	u32 max;
 	u32 count;
 	bool released;
+	bool polling;
 };
 
 static void iocp_packets_free(struct list_head *list)
@@ -76,9 +78,28 @@ static void iocp_release_waiter(struct iocp_port *port, struct iocp_waiter *w)
 
 	list_del(&w->node);
 	port->waiting--;
-	iocp_thread_set_running(port, w->thread);
+	iocp_thread_release(port, w->thread);
 	w->released = true;
 	wake_up_process(w->task);
+}
+
+/*
+ * Where exits are not reported (IOCP_SCHED_POLL_NS), a port at its limit
+ * with packets waiting looks for threads that exited unnoticed, and keeps
+ * its most recent waiter polling for them.
+ */
+static bool iocp_reap_exited(struct iocp_port *port, u32 concurrency)
+{
+	struct iocp_waiter *w;
+
+	if (!IOCP_SCHED_POLL_NS)
+		return false;
+	if (iocp_sched_reap(port) && port->running < concurrency)
+		return true;
+	w = list_first_entry_or_null(&port->waiters, struct iocp_waiter, node);
+	if (w && !w->polling)
+		wake_up_process(w->task);
+	return false;
 }
 
 /*
@@ -93,11 +114,34 @@ void iocp_dispatch(struct iocp_port *port)
 	lockdep_assert_held(&port->lock);
 
 	list_for_each_entry_safe(w, tmp, &port->waiters, node) {
-		if (!port->queued || port->running >= concurrency)
+		if (!port->queued)
+			break;
+		if (port->running >= concurrency &&
+		    !iocp_reap_exited(port, concurrency))
 			break;
 		if (w->min <= port->queued)
 			iocp_release_waiter(port, w);
 	}
+}
+
+/*
+ * Sleep until woken or @expires (NULL: no deadline); true if the deadline
+ * passed. A polling waiter wakes up at least every IOCP_SCHED_POLL_NS.
+ */
+static bool iocp_sleep(struct iocp_waiter *w, ktime_t *expires)
+{
+	ktime_t poll;
+
+	if (w->polling) {
+		poll = ktime_add_ns(ktime_get(), IOCP_SCHED_POLL_NS);
+		if (!expires || ktime_before(poll, *expires)) {
+			schedule_hrtimeout_range(&poll, current->timer_slack_ns,
+						 HRTIMER_MODE_ABS);
+			return false;
+		}
+	}
+	return !schedule_hrtimeout_range(expires, current->timer_slack_ns,
+					 HRTIMER_MODE_ABS);
 }
 
 /*
@@ -278,6 +322,7 @@ long iocp_dequeue(struct iocp_port *port, void __user *argp)
 	w.max = args.max;
 	w.count = 0;
 	w.released = false;
+	w.polling = false;
 
 	spin_lock_irq(&port->lock);
 	if (port->shutdown) {
@@ -306,19 +351,20 @@ long iocp_dequeue(struct iocp_port *port, void __user *argp)
 			ret = -ETIMEDOUT;
 			break;
 		}
+		w.polling = IOCP_SCHED_POLL_NS && port->queued;
 		spin_unlock_irq(&port->lock);
-		timed_out = !schedule_hrtimeout_range(expiresp,
-						      current->timer_slack_ns,
-						      HRTIMER_MODE_ABS);
+		timed_out = iocp_sleep(&w, expiresp);
 		spin_lock_irq(&port->lock);
+		if (w.polling)
+			iocp_dispatch(port);
 	}
 	__set_current_state(TASK_RUNNING);
 
 	if (!w.released) {
 		list_del(&w.node);
 		port->waiting--;
-		iocp_thread_set_running(port, thread);
 	}
+	iocp_thread_resume(port, thread);
 	spin_unlock_irq(&port->lock);
 
 	if (w.released)

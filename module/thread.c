@@ -3,131 +3,129 @@
  * iocp - thread association and concurrency tracking.
  *
  * A thread becomes associated with a port on its first dequeue and stays so
- * until it exits, dequeues from another port, or the port is shut down.
- * While associated and outside a dequeue, it counts as running.
+ * until it exits, dequeues from another port, asks to leave
+ * (IOCP_IOC_DISASSOCIATE), or the port is shut down. Outside a dequeue it
+ * counts as running, unless it blocked elsewhere: then it counts as
+ * blocked until it runs again, and a waiter may be released in its place
+ * (blocking awareness). A thread that runs again counts as running at once,
+ * even if that makes more than the concurrency value run.
  *
- * Exit is seen through a preempt notifier that the thread registers on
- * itself: its final switch-out has state TASK_DEAD. That callback runs with
- * the runqueue lock held and interrupts off, so it only queues an irq_work,
- * which drops the thread from its port and releases a waiter if a slot
- * opened. The iocp_thread and the module reference it holds outlive the
- * port: port shutdown cannot unregister another thread's notifier, it only
- * detaches the thread.
+ * What the scheduler says about a thread (it blocked, it runs again, it
+ * exited) comes from sched.c, which applies it here under the port's lock.
+ * The thread's state outlives the port: a shutdown only detaches it.
  */
 
-#include <linux/module.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
-#include <linux/slab.h>
 
 #include "iocp.h"
 
-static struct preempt_ops iocp_preempt_ops;
-
-static void iocp_thread_unlink(struct iocp_port *port, struct iocp_thread *t)
+/* Leave the counts @t is in; it stays associated. */
+static void iocp_thread_uncount(struct iocp_port *port, struct iocp_thread *t)
 {
 	lockdep_assert_held(&port->lock);
 
-	if (t->running) {
-		t->running = false;
+	if (t->state == IOCP_THREAD_RELEASED || t->state == IOCP_THREAD_RUNNING)
 		port->running--;
-	}
+	else if (t->state == IOCP_THREAD_BLOCKED)
+		port->blocked--;
+	WRITE_ONCE(t->state, IOCP_THREAD_WAITING);
+}
+
+static void iocp_thread_count_running(struct iocp_port *port,
+				      struct iocp_thread *t,
+				      enum iocp_thread_state state)
+{
+	lockdep_assert_held(&port->lock);
+
+	WRITE_ONCE(t->state, state);
+	port->running++;
+	if (port->running > port->peak_running)
+		port->peak_running = port->running;
+}
+
+void iocp_thread_unlink(struct iocp_port *port, struct iocp_thread *t)
+{
+	lockdep_assert_held(&port->lock);
+
+	iocp_thread_uncount(port, t);
 	list_del_init(&t->node);
 	port->nthreads--;
 	RCU_INIT_POINTER(t->port, NULL);
 }
 
 /*
- * Drop @t from its port, if it has one, and let a waiter take its slot.
- * Called by the thread itself, or for a dead thread. The port cannot be
- * freed under us: ports are freed after a grace period. Its shutdown may
- * detach @t first; then t->port reads NULL once we hold the lock.
+ * Apply the scheduler's last word about @t: a running thread that blocked
+ * stops counting and may let a waiter go; a blocked one that runs again
+ * counts as running, whatever the concurrency value says.
  */
-static void iocp_thread_detach(struct iocp_thread *t)
+static void iocp_thread_sync(struct iocp_port *port, struct iocp_thread *t)
+{
+	bool blocked = READ_ONCE(t->sched_blocked) &&
+		       iocp_port_blocking_aware(port);
+
+	lockdep_assert_held(&port->lock);
+
+	if (t->state == IOCP_THREAD_RUNNING && blocked) {
+		port->running--;
+		port->blocked++;
+		WRITE_ONCE(t->state, IOCP_THREAD_BLOCKED);
+		iocp_dispatch(port);
+	} else if (t->state == IOCP_THREAD_BLOCKED && !blocked) {
+		port->blocked--;
+		iocp_thread_count_running(port, t, IOCP_THREAD_RUNNING);
+	}
+}
+
+/*
+ * Run @fn on @t under the lock of its port, if it has one. The port cannot
+ * be freed under us: ports are freed after a grace period. If @t left the
+ * port meanwhile (a shutdown, or the thread moving on), there is nothing to
+ * do: leaving settled its counts.
+ */
+static void iocp_thread_locked(struct iocp_thread *t,
+			       void (*fn)(struct iocp_port *port,
+					  struct iocp_thread *t))
 {
 	struct iocp_port *port;
 	unsigned long flags;
 
 	rcu_read_lock();
-	while ((port = rcu_dereference(t->port))) {
+	port = rcu_dereference(t->port);
+	if (port) {
 		spin_lock_irqsave(&port->lock, flags);
-		if (rcu_access_pointer(t->port) == port) {
-			iocp_thread_unlink(port, t);
-			iocp_dispatch(port);
-		}
+		if (rcu_access_pointer(t->port) == port)
+			fn(port, t);
 		spin_unlock_irqrestore(&port->lock, flags);
 	}
 	rcu_read_unlock();
 }
 
-/* Hard-interrupt context, after the final switch-out of an exited thread. */
-static void iocp_thread_exit_work(struct irq_work *work)
+/* Drop @t from its port and let a waiter take its slot. */
+static void iocp_thread_leave(struct iocp_port *port, struct iocp_thread *t)
 {
-	struct iocp_thread *t = container_of(work, struct iocp_thread, exit_work);
-
-	iocp_thread_detach(t);
-	/*
-	 * The grace period also covers the irq_work core, which touches @work
-	 * after we return, and the module text we run in: module unloading
-	 * waits for a grace period before freeing it.
-	 */
-	kfree_rcu(t, rcu);
-	module_put(THIS_MODULE);
+	iocp_thread_unlink(port, t);
+	iocp_dispatch(port);
 }
 
-static void iocp_sched_in(struct preempt_notifier *pn, int cpu)
+/* The scheduler's word about @t changed: apply it. */
+void iocp_thread_apply(struct iocp_thread *t)
 {
+	iocp_thread_locked(t, iocp_thread_sync);
 }
 
-/* Runqueue lock held, interrupts off: no wakeups, no port lock here. */
-static void iocp_sched_out(struct preempt_notifier *pn,
-			   struct task_struct *next)
+/* @t exited: drop it from its port, freeing its slot. */
+void iocp_thread_retire(struct iocp_thread *t)
 {
-	struct iocp_thread *t = container_of(pn, struct iocp_thread, pn);
-
-	if (READ_ONCE(t->task->__state) == TASK_DEAD)
-		irq_work_queue(&t->exit_work);
-}
-
-static struct preempt_ops iocp_preempt_ops = {
-	.sched_in = iocp_sched_in,
-	.sched_out = iocp_sched_out,
-};
-
-/* Only the current thread changes its notifier list, so no lock is needed. */
-static struct iocp_thread *iocp_thread_find(void)
-{
-	struct preempt_notifier *pn;
-
-	hlist_for_each_entry(pn, &current->preempt_notifiers, link) {
-		if (pn->ops == &iocp_preempt_ops)
-			return container_of(pn, struct iocp_thread, pn);
-	}
-	return NULL;
+	iocp_thread_locked(t, iocp_thread_leave);
 }
 
 /* The calling thread's association state, created on first use. */
 struct iocp_thread *iocp_thread_current(void)
 {
-	struct iocp_thread *t = iocp_thread_find();
+	struct iocp_thread *t = iocp_sched_find();
 
-	if (t)
-		return t;
-
-	t = kzalloc(sizeof(*t), GFP_KERNEL_ACCOUNT);
-	if (!t)
-		return ERR_PTR(-ENOMEM);
-	t->task = current;
-	INIT_LIST_HEAD(&t->node);
-	t->exit_work = IRQ_WORK_INIT_HARD(iocp_thread_exit_work);
-	preempt_notifier_init(&t->pn, &iocp_preempt_ops);
-
-	/* The notifier points into this module until the thread exits. */
-	__module_get(THIS_MODULE);
-	preempt_disable();
-	preempt_notifier_register(&t->pn);
-	preempt_enable();
-	return t;
+	return t ? t : iocp_sched_attach();
 }
 
 /*
@@ -136,17 +134,32 @@ struct iocp_thread *iocp_thread_current(void)
  */
 void iocp_thread_put_current(void)
 {
-	struct iocp_thread *t = iocp_thread_find();
+	struct iocp_thread *t = iocp_sched_find();
 
-	if (!t || rcu_access_pointer(t->port))
-		return;
+	if (t && !rcu_access_pointer(t->port))
+		iocp_sched_detach(t);
+}
 
-	preempt_disable();
-	preempt_notifier_unregister(&t->pn);
-	preempt_enable();
-	/* Off the notifier list and off every port: nothing else can see it. */
-	kfree(t);
-	module_put(THIS_MODULE);
+/*
+ * IOCP_IOC_DISASSOCIATE: the calling thread leaves @port, freeing its slot,
+ * and drops its state. -ENOENT if it is not associated with @port.
+ */
+long iocp_thread_disassociate(struct iocp_port *port)
+{
+	struct iocp_thread *t = iocp_sched_find();
+	bool found = false;
+
+	if (!t)
+		return -ENOENT;
+	spin_lock_irq(&port->lock);
+	if (rcu_access_pointer(t->port) == port) {
+		iocp_thread_leave(port, t);
+		found = true;
+	}
+	spin_unlock_irq(&port->lock);
+	if (!rcu_access_pointer(t->port))
+		iocp_sched_detach(t);
+	return found ? 0 : -ENOENT;
 }
 
 /* A thread that dequeues from @port leaves any other port first. */
@@ -158,42 +171,53 @@ void iocp_thread_leave_other(struct iocp_thread *t, struct iocp_port *port)
 	other = rcu_dereference(t->port) && rcu_access_pointer(t->port) != port;
 	rcu_read_unlock();
 	if (other)
-		iocp_thread_detach(t);
+		iocp_thread_locked(t, iocp_thread_leave);
 }
 
 /*
  * The calling thread enters a dequeue on @port: associate it, or make it
- * stop counting as running if it already was associated.
+ * stop counting if it already was associated.
  */
 void iocp_thread_enter(struct iocp_port *port, struct iocp_thread *t)
 {
 	lockdep_assert_held(&port->lock);
 
 	if (rcu_access_pointer(t->port) == port) {
-		if (t->running) {
-			t->running = false;
-			port->running--;
-		}
+		iocp_thread_uncount(port, t);
 		return;
 	}
 	/* iocp_thread_leave_other() ran, and only this thread associates it. */
 	WARN_ON_ONCE(rcu_access_pointer(t->port));
+	t->state = IOCP_THREAD_WAITING;
 	list_add(&t->node, &port->threads);
 	port->nthreads++;
 	rcu_assign_pointer(t->port, port);
 }
 
-/* @t leaves the wait, with or without packets: it runs again. */
-void iocp_thread_set_running(struct iocp_port *port, struct iocp_thread *t)
+/* A release hands @t packets: it counts as running from now on. */
+void iocp_thread_release(struct iocp_port *port, struct iocp_thread *t)
 {
 	lockdep_assert_held(&port->lock);
 
-	if (rcu_access_pointer(t->port) != port || t->running)
+	if (rcu_access_pointer(t->port) == port &&
+	    t->state == IOCP_THREAD_WAITING)
+		iocp_thread_count_running(port, t, IOCP_THREAD_RELEASED);
+}
+
+/*
+ * The calling thread leaves its dequeue, with or without packets: it runs,
+ * and counts as running even if that exceeds the concurrency value.
+ */
+void iocp_thread_resume(struct iocp_port *port, struct iocp_thread *t)
+{
+	lockdep_assert_held(&port->lock);
+
+	if (rcu_access_pointer(t->port) != port)
 		return;
-	t->running = true;
-	port->running++;
-	if (port->running > port->peak_running)
-		port->peak_running = port->running;
+	if (t->state == IOCP_THREAD_WAITING)
+		iocp_thread_count_running(port, t, IOCP_THREAD_RUNNING);
+	else if (t->state == IOCP_THREAD_RELEASED)
+		WRITE_ONCE(t->state, IOCP_THREAD_RUNNING);
 }
 
 /* Shutdown: every associated thread is disassociated. */
@@ -205,17 +229,16 @@ void iocp_thread_detach_all(struct iocp_port *port)
 
 	list_for_each_entry_safe(t, tmp, &port->threads, node)
 		iocp_thread_unlink(port, t);
-	WARN_ON_ONCE(port->running || port->nthreads);
+	WARN_ON_ONCE(port->running || port->blocked || port->nthreads);
 }
 
-int iocp_thread_init(void)
+/* Blocking awareness was switched on or off: recount every thread. */
+void iocp_thread_sync_all(struct iocp_port *port)
 {
-	preempt_notifier_inc();
-	return 0;
-}
+	struct iocp_thread *t;
 
-void iocp_thread_exit(void)
-{
-	/* Every iocp_thread holds a module reference: none is left. */
-	preempt_notifier_dec();
+	lockdep_assert_held(&port->lock);
+
+	list_for_each_entry(t, &port->threads, node)
+		iocp_thread_sync(port, t);
 }

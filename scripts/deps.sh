@@ -15,6 +15,8 @@ pkgs=(
 	linux-source-6.12
 	# guests and static checks
 	qemu-system-x86 busybox-static sparse
+	# make bench: the io_uring baseline and the chart
+	liburing-dev gnuplot-nox
 )
 
 missing=()

@@ -9,16 +9,27 @@
 #   kernels.sh default        the kernel a plain `make` builds for
 #   kernels.sh kdir RELEASE   its build tree
 #   kernels.sh image RELEASE  its bootable image
+#   kernels.sh kbuild RELEASE extra Kbuild arguments for its module
 #
-# Besides the /boot images with headers, "debug" names the debug kernel
-# that scripts/debug-kernel.sh builds (listed whenever it can be built).
+# Besides the /boot images with headers, two names are variants:
+#   debug     the debug kernel scripts/debug-kernel.sh builds (listed
+#             whenever it can be built);
+#   nonotify  the newest Debian kernel, with the module built as for a
+#             kernel without preempt notifiers (IOCP_NO_NOTIFIERS=1).
 set -euo pipefail
 
 here=$(dirname "$0")
 
+# The newest kernel with a /boot image and a build tree.
+newest() {
+	stock | tail -n 1
+}
+
 kdir() {
 	if [[ $1 == debug ]]; then
 		"$here/debug-kernel.sh" dir
+	elif [[ $1 == nonotify ]]; then
+		kdir "$(newest)"
 	elif [[ -e /lib/modules/$1/build/Makefile ]]; then
 		echo "/lib/modules/$1/build"
 	else
@@ -29,18 +40,27 @@ kdir() {
 image() {
 	if [[ $1 == debug ]]; then
 		echo "$("$here/debug-kernel.sh" dir)/arch/x86/boot/bzImage"
+	elif [[ $1 == nonotify ]]; then
+		image "$(newest)"
 	else
 		echo "/boot/vmlinuz-$1"
 	fi
 }
 
-list() {
+stock() {
 	local f rel
 	for f in /boot/vmlinuz-*; do
 		[[ -e $f ]] || continue
 		rel=${f#/boot/vmlinuz-}
 		[[ -e $(kdir "$rel")/Makefile ]] && echo "$rel"
 	done | sort -V
+}
+
+list() {
+	stock
+	if [[ -n $(newest) ]]; then
+		echo nonotify
+	fi
 	if [[ -f /usr/src/linux-source-6.12.tar.xz ]]; then
 		echo debug
 	fi
@@ -82,12 +102,18 @@ default() {
 	done | sort -V | tail -n 1
 }
 
+kbuild() {
+	if [[ $1 == nonotify ]]; then
+		echo IOCP_NO_NOTIFIERS=1
+	fi
+}
+
 cmd=${1:-}
 shift || true
 case $cmd in
-list | resolve | default | kdir | image) "$cmd" "$@" ;;
+list | resolve | default | kdir | image | kbuild) "$cmd" "$@" ;;
 *)
-	echo "usage: $0 list|resolve NAME...|default|kdir RELEASE|image RELEASE" >&2
+	echo "usage: $0 list|resolve NAME...|default|kdir|image|kbuild RELEASE" >&2
 	exit 2
 	;;
 esac

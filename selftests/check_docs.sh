@@ -12,7 +12,10 @@
 #    the rst with the same fields (names, types, order), and each field is
 #    documented as ``field`` in a section that mentions the struct;
 #  - every errno the module returns (-EXXX in module/*.[ch]) is mentioned;
-#  - the library functions of lib/iocp.h and of the rst match.
+#  - the library functions of lib/iocp.h and of the rst match;
+#  - the ioctl table of the rst gives each ioctl its definition in the header;
+#  - the fdinfo keys ("iocp-NAME:" in module/*.c) and the ``iocp-NAME:``
+#    keys of the rst are the same, in the same order.
 # Runs on the host, needs only bash, grep, sed and awk. Output is KTAP.
 
 set -u
@@ -255,6 +258,57 @@ else
 		add rst_lib_functions_exist "not ok" "# not in lib/iocp.h: $unknown"
 	else
 		add rst_lib_functions_exist ok
+	fi
+fi
+
+# 9. the ioctl table: a row "``NAME``" / "``DEFINITION``" for every ioctl,
+#    with the definition of the header (blanks normalised)
+sed -nE 's/^[ \t]*#[ \t]*define[ \t]+(IOCP_IOC_[A-Za-z0-9_]+)[ \t]+(_IO(R|W|WR)?[ \t]*\(.*\))[ \t]*$/\1 \2/p' "$tmp/hdr" |
+	awk '{ n = $1; $1 = ""; d = $0; gsub(/[ \t]+/, " ", d); sub(/^ /, "", d)
+	       gsub(/ ?\( ?/, "(", d); gsub(/ ?\) ?/, ")", d); gsub(/ ?, ?/, ", ", d)
+	       print n "\t" d }' | sort > "$tmp/hdefs"
+awk '
+	match($0, /^[ \t]*\* - ``IOCP_IOC_[A-Za-z0-9_]+``[ \t]*$/) {
+		n = $0; sub(/^[^`]*``/, "", n); sub(/``.*/, "", n); next
+	}
+	n && match($0, /^[ \t]*- ``_IO(R|W|WR)?[ \t]*\(.*\)``[ \t]*$/) {
+		d = $0; sub(/^[^`]*``/, "", d); sub(/``[ \t]*$/, "", d)
+		gsub(/[ \t]+/, " ", d)
+		gsub(/ ?\( ?/, "(", d); gsub(/ ?\) ?/, ")", d); gsub(/ ?, ?/, ", ", d)
+		print n "\t" d
+	}
+	{ n = "" }' "$rst" | sort > "$tmp/rdefs"
+miss=$(comm -23 "$tmp/hdefs" "$tmp/rdefs" | cut -f1 | join)
+wrong=$(comm -13 "$tmp/hdefs" "$tmp/rdefs" | tr '\t' ' ' | paste -sd';' -)
+if [ ! -s "$tmp/hdefs" ]; then
+	add ioctl_table_matches_header "not ok" "# no ioctl definition found in the header"
+elif [ -n "$miss$wrong" ]; then
+	add ioctl_table_matches_header "not ok" \
+		"${miss:+# no matching table row: $miss}" "${wrong:+# not in the header: $wrong}"
+else
+	add ioctl_table_matches_header ok
+fi
+
+# 10. fdinfo keys: those the module prints, as ``iocp-NAME:`` in the rst,
+#     same set and same order
+if [ $csrc -eq 0 ]; then
+	add fdinfo_keys_documented skip "module/*.c not present"
+else
+	mkeys=$(for f in "${msrc[@]}"; do [[ $f == *.c ]] && nocomment "$f"; done |
+		grep -oE '"iocp-[a-z0-9-]+:' | sed 's/^"//' | awk '!seen[$0]++')
+	rkeys=$(grep -oE "\`\`iocp-[a-z0-9-]+:\`\`" "$rst" | tr -d '`' | awk '!seen[$0]++')
+	miss=$(comm -23 <(echo "$mkeys" | sort) <(echo "$rkeys" | sort) | sed '/^$/d' | join)
+	unknown=$(comm -13 <(echo "$mkeys" | sort) <(echo "$rkeys" | sort) | sed '/^$/d' | join)
+	if [ -z "$mkeys" ]; then
+		add fdinfo_keys_documented "not ok" "# no \"iocp-NAME:\" key found in module/*.c"
+	elif [ -n "$miss$unknown" ]; then
+		add fdinfo_keys_documented "not ok" \
+			"${miss:+# missing: $miss}" "${unknown:+# not printed by the module: $unknown}"
+	elif [ "$mkeys" != "$rkeys" ]; then
+		add fdinfo_keys_documented "not ok" "# order differs: module: $(echo "$mkeys" | join)" \
+			"#   rst: $(echo "$rkeys" | join)"
+	else
+		add fdinfo_keys_documented ok
 	fi
 fi
 

@@ -71,6 +71,32 @@
 #define POISON_U32		0xccccccccU
 #define POISON_U64		0xccccccccccccccccULL
 
+/*
+ * These tests check the base rules of the port. Their workers wait on the
+ * tests' own locks and semaphores while they count as running, which
+ * blocking awareness (see iocp_blocking.c) would treat as blocking and
+ * compensate for; so their ports turn it off.
+ */
+static int test_port(unsigned int concurrency)
+{
+	struct iocp_config cfg;
+	int fd, ret;
+
+	fd = iocp_create(concurrency);
+	if (fd < 0)
+		return fd;
+	ret = iocp_get_config(fd, &cfg);
+	if (!ret) {
+		cfg.flags |= IOCP_CONFIG_IGNORE_BLOCKING;
+		ret = iocp_set_config(fd, &cfg);
+	}
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
 /* ------------------------------------------------------------------ */
@@ -448,14 +474,17 @@ TEST(get_config_defaults)
 	EXPECT_EQ((__u32)cpus, s.concurrency)
 		TH_LOG("concurrency 0 must resolve to the online CPU count");
 	EXPECT_EQ(0U, s.flags & IOCP_STATS_SHUTDOWN);
-	EXPECT_EQ(0U, s.flags & ~(IOCP_STATS_SHUTDOWN | IOCP_STATS_EXIT_TRACKING))
+	EXPECT_EQ(0U, s.blocked);
+	EXPECT_EQ(0U, s.flags & ~(IOCP_STATS_SHUTDOWN | IOCP_STATS_EXIT_TRACKING |
+				  IOCP_STATS_BLOCKING_AWARE))
 		TH_LOG("unknown stats flags 0x%x", s.flags);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 3; i++)
 		EXPECT_EQ(0U, s.reserved[i]) TH_LOG("stats reserved[%d]", i);
 
 	EXPECT_EQ(0, close(fd));
 }
 
+/* The configuration of @fd is @conc and @maxq, and as test_port() left it. */
 static void expect_config(struct __test_metadata *_metadata, int fd,
 			  uint32_t conc, uint32_t maxq)
 {
@@ -466,7 +495,7 @@ static void expect_config(struct __test_metadata *_metadata, int fd,
 	ASSERT_EQ(0, xioctl(fd, IOCP_IOC_GET_CONFIG, &cfg));
 	EXPECT_EQ(conc, cfg.concurrency);
 	EXPECT_EQ(maxq, cfg.max_queued);
-	EXPECT_EQ(0U, cfg.flags);
+	EXPECT_EQ(0U, cfg.flags & ~IOCP_CONFIG_IGNORE_BLOCKING);
 	for (i = 0; i < 5; i++)
 		EXPECT_EQ(0U, cfg.reserved[i]);
 }
@@ -475,6 +504,7 @@ static void expect_config(struct __test_metadata *_metadata, int fd,
 TEST(set_config_round_trip)
 {
 	struct iocp_config cfg;
+	__u32 aware;
 	struct iocp_stats s;
 	int fd;
 
@@ -505,6 +535,24 @@ TEST(set_config_round_trip)
 	expect_config(_metadata, fd, 5, 1);
 	ASSERT_EQ(0, get_stats(fd, &s));
 	EXPECT_EQ(5U, s.concurrency);
+	/* On by default, where the kernel allows it at all. */
+	aware = s.flags & IOCP_STATS_BLOCKING_AWARE;
+
+	/* The flag round-trips and turns blocking awareness off and on. */
+	memset(&cfg, POISON_BYTE, sizeof(cfg));
+	ASSERT_EQ(0, xioctl(fd, IOCP_IOC_GET_CONFIG, &cfg));
+	EXPECT_EQ(0U, cfg.flags);
+	cfg.flags = IOCP_CONFIG_IGNORE_BLOCKING;
+	ASSERT_EQ(0, xioctl(fd, IOCP_IOC_SET_CONFIG, &cfg));
+	memset(&cfg, POISON_BYTE, sizeof(cfg));
+	ASSERT_EQ(0, xioctl(fd, IOCP_IOC_GET_CONFIG, &cfg));
+	EXPECT_EQ((__u32)IOCP_CONFIG_IGNORE_BLOCKING, cfg.flags);
+	ASSERT_EQ(0, get_stats(fd, &s));
+	EXPECT_EQ(0U, s.flags & IOCP_STATS_BLOCKING_AWARE);
+	cfg.flags = 0;
+	ASSERT_EQ(0, xioctl(fd, IOCP_IOC_SET_CONFIG, &cfg));
+	ASSERT_EQ(0, get_stats(fd, &s));
+	EXPECT_EQ(aware, s.flags & IOCP_STATS_BLOCKING_AWARE);
 
 	EXPECT_EQ(0, close(fd));
 }
@@ -523,7 +571,7 @@ TEST(set_config_einval)
 	ASSERT_EQ(0, xioctl(fd, IOCP_IOC_SET_CONFIG, &good));
 
 	bad = good;
-	bad.flags = 1;
+	bad.flags = IOCP_CONFIG_IGNORE_BLOCKING << 1;
 	EXPECT_EQ(-EINVAL, xioctl(fd, IOCP_IOC_SET_CONFIG, &bad));
 	bad.flags = 0x80000000U;
 	EXPECT_EQ(-EINVAL, xioctl(fd, IOCP_IOC_SET_CONFIG, &bad));
@@ -558,7 +606,7 @@ TEST(unknown_ioctl_enotty)
 		unsigned long cmd;
 		const char *what;
 	} cmds[] = {
-		{ _IO(IOCP_IOC_MAGIC, 0x06), "next unused nr" },
+		{ _IO(IOCP_IOC_MAGIC, 0x07), "next unused nr" },
 		{ _IO(IOCP_IOC_MAGIC, 0xff), "nr 0xff" },
 		{ _IOWR(IOCP_IOC_MAGIC, 0x40, struct iocp_stats), "nr 0x40" },
 		{ _IOR(IOCP_IOC_MAGIC + 1, 0x01, struct iocp_config), "other magic" },
@@ -576,7 +624,7 @@ TEST(unknown_ioctl_enotty)
 	unsigned int i;
 	int fd;
 
-	fd = iocp_create(2);
+	fd = test_port(2);
 	ASSERT_LE(0, fd);
 	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
 		memset(buf, 0, sizeof(buf));
@@ -611,7 +659,7 @@ TEST(efault_bad_args)
 	ro = mmap(NULL, ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, ro);
 
-	fd = iocp_create(4);
+	fd = test_port(4);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, iocp_post(fd, 1, 1, 1));
 	ASSERT_EQ(0, iocp_post(fd, 2, 2, 2));
@@ -655,7 +703,7 @@ TEST(post_dequeue_round_trip)
 	uint32_t count;
 	int fd, i, ret;
 
-	fd = iocp_create(4);
+	fd = test_port(4);
 	ASSERT_LE(0, fd);
 
 	fill(&in[0], 0x0123456789abcdefULL, 0xfedcba9876543210ULL, 1234);
@@ -703,7 +751,7 @@ TEST(post_einval)
 	struct iocp_stats s;
 	int fd, i;
 
-	fd = iocp_create(4);
+	fd = test_port(4);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, iocp_post(fd, 1, 1, 1));
 
@@ -770,7 +818,7 @@ TEST(post_efault)
 
 	pages = guard_pages(&ps);
 	ASSERT_NE(NULL, pages);
-	fd = iocp_create(4);
+	fd = test_port(4);
 	ASSERT_LE(0, fd);
 
 	/*
@@ -814,7 +862,7 @@ TEST(fifo_batches)
 	uint32_t count;
 	int fd, i, ret;
 
-	fd = iocp_create(4);
+	fd = test_port(4);
 	ASSERT_LE(0, fd);
 
 	/* Order: 0 | 1 2 3 4 | 5 | 6 7 */
@@ -867,7 +915,7 @@ TEST(dequeue_einval)
 	struct iocp_dequeue_args args;
 	int fd;
 
-	fd = iocp_create(4);
+	fd = test_port(4);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, iocp_post(fd, 1, 1, 1));
 	ASSERT_EQ(0, iocp_post(fd, 2, 2, 2));
@@ -904,7 +952,7 @@ TEST(dequeue_min)
 	uint64_t t0;
 	int fd, i;
 
-	fd = iocp_create(4);
+	fd = test_port(4);
 	ASSERT_LE(0, fd);
 
 	/* Empty queue, timeout 0, min 0 (= 1): ETIMEDOUT. */
@@ -952,7 +1000,7 @@ TEST(min_waiter_eligibility)
 	struct iocp_completion in[2];
 	int fd, i;
 
-	fd = iocp_create(8);
+	fd = test_port(8);
 	ASSERT_LE(0, fd);
 
 	ASSERT_EQ(0, start_waiter(&w1, fd, 4, 1, IOCP_INFINITE));
@@ -1001,7 +1049,7 @@ TEST(lifo_waiters)
 	struct waiter w[3];
 	int fd, i, j;
 
-	fd = iocp_create(8);
+	fd = test_port(8);
 	ASSERT_LE(0, fd);
 
 	for (i = 0; i < 3; i++) {
@@ -1035,7 +1083,7 @@ TEST(release_batch_sizes)
 	struct waiter w[3];
 	int fd, i;
 
-	fd = iocp_create(8);
+	fd = test_port(8);
 	ASSERT_LE(0, fd);
 
 	/* One waiter with max 4, six packets in one post: it takes four. */
@@ -1098,7 +1146,7 @@ TEST(set_config_raise_releases)
 	struct waiter w;
 	int fd;
 
-	fd = iocp_create(1);
+	fd = test_port(1);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, iocp_post(fd, 1, 1, 0));
 	ASSERT_EQ(1, iocp_get(fd, &e, 0));	/* main runs: slot full */
@@ -1130,7 +1178,7 @@ TEST(concurrency_one)
 	uint64_t deadline;
 	int fd, i;
 
-	fd = iocp_create(1);
+	fd = test_port(1);
 	ASSERT_LE(0, fd);
 
 	for (i = 0; i < 3; i++) {
@@ -1208,7 +1256,7 @@ TEST(depth_query_keeps_association)
 	struct waiter w;
 	int fd;
 
-	fd = iocp_create(1);
+	fd = test_port(1);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, iocp_post(fd, 1, 1, 0));
 	EXPECT_EQ(1, depth_raw(fd));
@@ -1250,9 +1298,9 @@ TEST(dequeue_other_port_leaves_first)
 	struct waiter w;
 	int a, b;
 
-	a = iocp_create(1);
+	a = test_port(1);
 	ASSERT_LE(0, a);
-	b = iocp_create(1);
+	b = test_port(1);
 	ASSERT_LE(0, b);
 
 	ASSERT_EQ(0, iocp_post(a, 1, 1, 0));
@@ -1297,7 +1345,7 @@ TEST(handoff_not_stolen)
 	lazy = make_wakeups_lazy();
 	if (!lazy)
 		TH_LOG("cannot pin + SCHED_FIFO: the waiter may run before the steal attempt");
-	fd = iocp_create(8);
+	fd = test_port(8);
 	ASSERT_LE(0, fd);
 	for (i = 0; i < 20; i++) {
 		ASSERT_EQ(0, start_waiter(&w, fd, 1, 0, IOCP_INFINITE));
@@ -1425,7 +1473,7 @@ TEST_F_TIMEOUT(long_run, concurrency_two_under_load, 180)
 
 	l = calloc(1, sizeof(*l));
 	ASSERT_NE(NULL, l);
-	l->fd = iocp_create(LOAD_CONC);
+	l->fd = test_port(LOAD_CONC);
 	ASSERT_LE(0, l->fd);
 
 	for (i = 0; i < LOAD_WORKERS; i++)
@@ -1518,7 +1566,7 @@ TEST(exit_frees_slot_thread)
 	struct iocp_stats s;
 	int fd;
 
-	fd = iocp_create(1);
+	fd = test_port(1);
 	ASSERT_LE(0, fd);
 	require_exit_tracking(_metadata, fd);
 
@@ -1569,7 +1617,7 @@ TEST(exit_frees_slot_killed_process)
 	int pipefd[2], status, fd;
 	pid_t pid;
 
-	fd = iocp_create(1);
+	fd = test_port(1);
 	ASSERT_LE(0, fd);
 	require_exit_tracking(_metadata, fd);
 	ASSERT_EQ(0, iocp_post(fd, 6, 1, 0));
@@ -1635,7 +1683,7 @@ TEST(killed_waiter_takes_nothing)
 	int status, fd;
 	pid_t pid;
 
-	fd = iocp_create(4);
+	fd = test_port(4);
 	ASSERT_LE(0, fd);
 	require_exit_tracking(_metadata, fd);
 
@@ -1682,7 +1730,7 @@ TEST(timeout_elapsed)
 	uint64_t t0, el;
 	int fd;
 
-	fd = iocp_create(1);
+	fd = test_port(1);
 	ASSERT_LE(0, fd);
 
 	t0 = now_ns();
@@ -1735,7 +1783,7 @@ TEST(timeout_edges)
 	uint64_t t0;
 	int fd, i;
 
-	fd = iocp_create(8);
+	fd = test_port(8);
 	ASSERT_LE(0, fd);
 
 	t0 = now_ns();
@@ -1780,7 +1828,7 @@ static void eintr_case(struct __test_metadata *_metadata, int sa_flags)
 	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
 	sig_count = 0;
 
-	fd = iocp_create(8);
+	fd = test_port(8);
 	ASSERT_LE(0, fd);
 	/* One packet queued; the waiter wants two, so it blocks. */
 	ASSERT_EQ(0, iocp_post(fd, 1, 1, 0));
@@ -1830,7 +1878,7 @@ TEST(shutdown_wakes_and_blocks)
 	struct waiter w[3], late;
 	int fd, i;
 
-	fd = iocp_create(8);
+	fd = test_port(8);
 	ASSERT_LE(0, fd);
 	for (i = 0; i < 3; i++) {
 		ASSERT_EQ(0, start_waiter(&w[i], fd, 1, 0, IOCP_INFINITE));
@@ -1883,7 +1931,7 @@ TEST(shutdown_discards_queued)
 	struct iocp_stats s;
 	int fd, i;
 
-	fd = iocp_create(4);
+	fd = test_port(4);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, iocp_post(fd, 1, 0, 0));
 	for (i = 0; i < 4; i++)
@@ -1925,7 +1973,7 @@ static void handoff_case(struct __test_metadata *_metadata, enum end_mode mode)
 	if (!lazy)
 		TH_LOG("cannot pin + SCHED_FIFO: the waiter may run before the shutdown");
 	for (i = 0; i < 20; i++) {
-		fd = iocp_create(8);
+		fd = test_port(8);
 		ASSERT_LE(0, fd);
 		ASSERT_EQ(0, start_waiter(&w, fd, 4, 0, IOCP_INFINITE));
 		ASSERT_TRUE(WAIT_STAT(fd, waiting, 1));
@@ -1987,7 +2035,7 @@ TEST(close_does_not_wake_waiter)
 	struct waiter w;
 	int fd, fd2;
 
-	fd = iocp_create(8);
+	fd = test_port(8);
 	ASSERT_LE(0, fd);
 	fd2 = dup(fd);
 	ASSERT_LE(0, fd2);
@@ -2032,7 +2080,7 @@ TEST(efault_requeue)
 
 	pages = guard_pages(&ps);
 	ASSERT_NE(NULL, pages);
-	fd = iocp_create(4);
+	fd = test_port(4);
 	ASSERT_LE(0, fd);
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(0, iocp_post(fd, 8, i, -i));
@@ -2102,7 +2150,7 @@ TEST(efault_requeue_after_handoff)
 
 	pages = guard_pages(&ps);
 	ASSERT_NE(NULL, pages);
-	fd = iocp_create(8);
+	fd = test_port(8);
 	ASSERT_LE(0, fd);
 
 	ASSERT_EQ(0, start_waiter_buf(&w, fd, 2, 2, IOCP_INFINITE,
@@ -2138,7 +2186,7 @@ TEST(full_queue)
 	struct iocp_stats s;
 	int fd, i;
 
-	fd = iocp_create(4);
+	fd = test_port(4);
 	ASSERT_LE(0, fd);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.concurrency = 4;
@@ -2250,7 +2298,7 @@ TEST(poll_and_epoll)
 	struct epoller p;
 	int fd, ep;
 
-	fd = iocp_create(4);
+	fd = test_port(4);
 	ASSERT_LE(0, fd);
 
 	pfd.fd = fd;
@@ -2490,6 +2538,23 @@ TEST(module_refcount)
 	EXPECT_TRUE(errno == EBUSY || errno == EAGAIN)
 		TH_LOG("delete_module: %s", strerror(errno));
 
+	/*
+	 * Threads hold module references only where the module hooks them into
+	 * the scheduler (preempt notifiers, which blocking awareness shows).
+	 */
+	{
+		struct iocp_stats st;
+		int probe = iocp_create(1);
+
+		ASSERT_LE(0, probe);
+		ASSERT_EQ(0, get_stats(probe, &st));
+		EXPECT_EQ(0, iocp_close(probe));
+		if (!(st.flags & IOCP_STATS_BLOCKING_AWARE)) {
+			EXPECT_EQ(0, iocp_close(fd));
+			SKIP(return, "threads hold no module reference in this build");
+		}
+	}
+
 	/* The main thread dequeues: it now holds a reference of its own. */
 	EXPECT_EQ(-ETIMEDOUT, iocp_get(fd, &e, 0));
 	r_main = read_refcnt();
@@ -2667,7 +2732,7 @@ TEST_F_TIMEOUT(long_run, stress_producers_consumers, 400)
 	ASSERT_NE(NULL, s);
 	s->seen = calloc(ST_TOTAL, 1);
 	ASSERT_NE(NULL, s->seen);
-	s->fd = iocp_create(0);
+	s->fd = test_port(0);
 	ASSERT_LE(0, s->fd);
 
 	for (i = 0; i < ST_CONSUMERS; i++) {
@@ -2817,7 +2882,7 @@ TEST_F_TIMEOUT(long_run, post_shutdown_race, 400)
 	ASSERT_EQ(0, pthread_create(&poster, NULL, race_poster, r));
 
 	for (i = 0; i < RACE_ITERS; i++) {
-		r->fd = iocp_create(1);
+		r->fd = test_port(1);
 		ASSERT_LE(0, r->fd) TH_LOG("iteration %d", i);
 		r->need = i % 3 == 2 ? 2 : 1;
 		pthread_barrier_wait(&r->start_wait);

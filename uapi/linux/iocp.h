@@ -59,7 +59,7 @@ struct iocp_completion {
  *               0 means the number of online CPUs, evaluated at each release.
  * @max_queued:  the most posted packets queued at once, 1 to
  *               IOCP_MAX_QUEUED_LIMIT; a post beyond it fails with EAGAIN.
- * @flags:       IOCP_CONFIG_*; none are defined yet, must be zero.
+ * @flags:       IOCP_CONFIG_*; unknown flags are rejected.
  * @reserved:    must be zero.
  */
 struct iocp_config {
@@ -68,6 +68,12 @@ struct iocp_config {
 	__u32 flags;
 	__u32 reserved[5];
 };
+
+/*
+ * A thread that blocks outside IOCP_IOC_DEQUEUE keeps counting as running,
+ * so no other thread is released in its place (blocking awareness off).
+ */
+#define IOCP_CONFIG_IGNORE_BLOCKING	0x1
 
 /*
  * IOCP_IOC_POST: queue @count packets, all or none.
@@ -111,12 +117,14 @@ struct iocp_dequeue_args {
  * @discarded:    packets dropped because the port was shut down.
  * @queued:       packets queued now.
  * @running:      associated threads counted as running now.
- * @waiting:      threads blocked in IOCP_IOC_DEQUEUE now.
+ * @waiting:      threads waiting in IOCP_IOC_DEQUEUE now.
  * @threads:      threads associated with the port now.
  * @high_water:   the most packets ever queued at once.
  * @peak_running: the largest value @running ever had.
  * @concurrency:  the effective concurrency value (0 resolved to the CPU count).
  * @flags:        IOCP_STATS_*.
+ * @blocked:      associated threads that blocked elsewhere while running and
+ *                have not run again yet; they do not count in @running.
  * @reserved:     zero.
  */
 struct iocp_stats {
@@ -131,13 +139,16 @@ struct iocp_stats {
 	__u32 peak_running;
 	__u32 concurrency;
 	__u32 flags;
-	__u32 reserved[4];
+	__u32 blocked;
+	__u32 reserved[3];
 };
 
 /* The port has been shut down. */
 #define IOCP_STATS_SHUTDOWN		0x1
 /* Thread exit is tracked: an exiting running thread frees its slot. */
 #define IOCP_STATS_EXIT_TRACKING	0x2
+/* Blocking awareness is in effect for this port. */
+#define IOCP_STATS_BLOCKING_AWARE	0x4
 
 #define IOCP_IOC_MAGIC			0xB9
 
@@ -147,5 +158,6 @@ struct iocp_stats {
 #define IOCP_IOC_DEQUEUE	_IOWR(IOCP_IOC_MAGIC, 0x03, struct iocp_dequeue_args)
 #define IOCP_IOC_GET_STATS	_IOR(IOCP_IOC_MAGIC, 0x04, struct iocp_stats)
 #define IOCP_IOC_SHUTDOWN	_IO(IOCP_IOC_MAGIC, 0x05)
+#define IOCP_IOC_DISASSOCIATE	_IO(IOCP_IOC_MAGIC, 0x06)
 
 #endif /* _UAPI_LINUX_IOCP_H */

@@ -1,0 +1,1427 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Fault-injection selftest for /dev/iocp.
+ *
+ * Sweeps the allocation points of every port operation with fail-nth, the
+ * way syzkaller and Documentation/fault-injection/fault-injection.rst do:
+ * for n = 1, 2, ... the n-th fault site (slab or page allocation) met by
+ * the calling thread is made to fail; the operation must then either
+ * succeed (the fault hit a site whose failure is tolerated) or fail with
+ * ENOMEM, and in every case the port must stay consistent: GET_STATS counts
+ * as expected, posts are all or none, nothing queued is lost or reordered,
+ * and a following post/dequeue round trip works. A sweep ends at the first
+ * n that the operation completes without reaching.
+ *
+ * Needs CONFIG_FAULT_INJECTION, CONFIG_FAILSLAB (and optionally
+ * CONFIG_FAIL_PAGE_ALLOC) with CONFIG_FAULT_INJECTION_DEBUG_FS, debugfs
+ * mounted at /sys/kernel/debug and root; every test is reported as skipped
+ * otherwise. The failslab and fail_page_alloc settings it changes are
+ * restored at exit. Random faults stay off (probability 0): only the
+ * thread that arms fail-nth ever sees a fault.
+ *
+ * Besides the checks made here, the guest runs a kmemleak scan after the
+ * selftests, which catches anything a failure path leaks; this program
+ * itself closes every port it opens and lets every thread it starts exit,
+ * and checks that the module's reference count is back to its value before
+ * each sweep once the sweep is over (ports and thread states pin the module).
+ *
+ * Not swept: module loading (iocp_init). Its failure paths are correct,
+ * but failing the loader's own allocations makes the kernel log vmalloc
+ * failures with stack traces, and 6.12's SLUB leaks the cache's kobject
+ * name when sysfs_slab_add() fails (fixed upstream by 2420baa8e046,
+ * "mm/slab: Allow cache creation to proceed even if sysfs registration
+ * fails"); kmemleak attributes that leak to iocp_packet_cache_init().
+ * Neither is the module's doing, and both would fail the run.
+ *
+ * IOCP_FAULTS_VERBOSE=0|1|2 sets the "verbose" knob: 0 by default; 1 logs
+ * a line per injected fault on the kernel console; 2 adds a stack trace,
+ * which shows where each fault site is, but which the runner counts as a
+ * kernel splat: for runs by hand only (init passes the kernel command
+ * line's IOCP_FAULTS_VERBOSE=2 to the guest's programs).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <linux/iocp.h>
+#include "iocp.h"
+
+#include "kselftest.h"
+
+#define DEBUGFS			"/sys/kernel/debug"
+#define REFCNT_PATH		"/sys/module/iocp/refcnt"
+/* No operation has anywhere near this many fault sites. */
+#define MAX_NTH			5000
+/* The batch of the batched POST tests. */
+#define BATCH			64
+/* Bound for polling GET_STATS until a state is reached (TCG is slow). */
+#define STATE_WAIT_MS		5000
+/* Per operation, at most this many failure messages are printed. */
+#define MAX_MESSAGES		10
+/* Bound on the packets the model of a port tracks. */
+#define MODEL_MAX		(4 * BATCH)
+
+/* ------------------------------------------------------------------ */
+/* Failure reporting                                                    */
+/* ------------------------------------------------------------------ */
+
+/* The sweep of one operation. */
+struct sweep {
+	const char *name;
+	unsigned int n;		/* the fault site being failed now */
+	unsigned int iters;	/* armed calls made */
+	unsigned int injected;	/* ... in which a fault was injected */
+	unsigned int enomem;	/* ... which then failed with ENOMEM */
+	unsigned int survived;	/* ... which succeeded despite the fault */
+	unsigned int failures;	/* check failures */
+	bool complete;		/* reached an n beyond the last site */
+};
+
+static struct sweep *cur;
+
+static __attribute__((format(printf, 1, 2))) void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cur->failures++ >= MAX_MESSAGES)
+		return;
+	if (cur->n)
+		printf("# %s: n=%u: ", cur->name, cur->n);
+	else
+		printf("# %s: after the sweep: ", cur->name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+/* Checks: on failure, report and make the calling function return -1. */
+#define CHECK(cond, fmt, ...) do {					\
+	if (!(cond)) {							\
+		fail("line %d: %s: " fmt, __LINE__, #cond, ##__VA_ARGS__); \
+		return -1;						\
+	}								\
+} while (0)
+
+#define CHECK_SYS(expr) do {						\
+	if ((expr) < 0) {						\
+		fail("line %d: %s: %s", __LINE__, #expr, strerror(errno)); \
+		return -1;						\
+	}								\
+} while (0)
+
+/* ------------------------------------------------------------------ */
+/* Fault injection control                                              */
+/* ------------------------------------------------------------------ */
+
+struct knob {
+	const char *path;
+	const char *value;
+	bool required;
+	bool changed;
+	char saved[32];
+};
+
+static char verbose_value[8] = "0";
+
+static struct knob knobs[] = {
+	/* GFP_KERNEL allocations are exempt by default. */
+#define KNOB(file, val, req) { .path = DEBUGFS file, .value = val, .required = req }
+	KNOB("/failslab/ignore-gfp-wait", "N", true),
+	KNOB("/failslab/probability", "0", true),
+	KNOB("/failslab/verbose", verbose_value, true),
+	KNOB("/fail_page_alloc/ignore-gfp-wait", "N", false),
+	/* User pages (faults on user buffers) are left alone. */
+	KNOB("/fail_page_alloc/ignore-gfp-highmem", "Y", false),
+	KNOB("/fail_page_alloc/min-order", "0", false),
+	KNOB("/fail_page_alloc/probability", "0", false),
+	KNOB("/fail_page_alloc/verbose", verbose_value, false),
+#undef KNOB
+};
+
+static int read_file(const char *path, char *buf, size_t size)
+{
+	ssize_t len;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	len = read(fd, buf, size - 1);
+	close(fd);
+	if (len < 0)
+		return -1;
+	buf[len] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+static int write_file(const char *path, const char *value)
+{
+	ssize_t len;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	len = write(fd, value, strlen(value));
+	close(fd);
+	return len == (ssize_t)strlen(value) ? 0 : -1;
+}
+
+static void knobs_restore(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
+		if (knobs[i].changed && write_file(knobs[i].path, knobs[i].saved))
+			printf("# could not restore %s to %s\n", knobs[i].path,
+			       knobs[i].saved);
+		knobs[i].changed = false;
+	}
+}
+
+/* Returns NULL, or why fault injection cannot be set up. */
+static const char *knobs_setup(char *why, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
+		struct knob *k = &knobs[i];
+
+		if (read_file(k->path, k->saved, sizeof(k->saved))) {
+			if (!k->required && errno == ENOENT)
+				continue;
+			snprintf(why, size, "cannot read %s: %s", k->path,
+				 strerror(errno));
+			return why;
+		}
+		if (write_file(k->path, k->value)) {
+			snprintf(why, size, "cannot write %s: %s", k->path,
+				 strerror(errno));
+			return why;
+		}
+		k->changed = true;
+	}
+	return NULL;
+}
+
+/* This thread's fail-nth file. */
+static int fi_open(void)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/fail-nth", gettid());
+	return open(path, O_RDWR | O_CLOEXEC);
+}
+
+/* Make the n-th fault site this thread meets fail. */
+static void fi_arm(int fi, unsigned int n)
+{
+	char buf[16];
+	int len = snprintf(buf, sizeof(buf), "%u", n);
+
+	if (pwrite(fi, buf, len, 0) != len) {
+		printf("Bail out! cannot write fail-nth: %s\n", strerror(errno));
+		exit(KSFT_FAIL);
+	}
+}
+
+/* Disarm; returns whether the armed fault was injected. */
+static bool fi_disarm(int fi)
+{
+	char buf[16] = "";
+	ssize_t len;
+
+	len = pread(fi, buf, sizeof(buf) - 1, 0);
+	if (len <= 0 || pwrite(fi, "0", 1, 0) != 1) {
+		printf("Bail out! cannot read or reset fail-nth: %s\n",
+		       strerror(errno));
+		exit(KSFT_FAIL);
+	}
+	return strtoul(buf, NULL, 10) == 0;
+}
+
+static int main_fi = -1;
+
+/* ------------------------------------------------------------------ */
+/* Ports and a model of their queue                                     */
+/* ------------------------------------------------------------------ */
+
+static uint64_t next_key = 1;
+
+/* What the test expects a port to hold and to have counted. */
+struct model {
+	uint64_t keys[MODEL_MAX];	/* queued packets, oldest first */
+	unsigned int n;
+	uint64_t posted;
+	uint64_t dequeued;
+	uint64_t discarded;
+};
+
+static void fill(struct iocp_completion *c, uint64_t key)
+{
+	c->key = key;
+	c->user_data = key * 0x9e3779b97f4a7c15ULL;
+	c->result = (uint64_t)-(int64_t)key;
+	c->flags = 0;
+	c->events = 0;
+}
+
+static bool entry_ok(const struct iocp_completion *c, uint64_t key)
+{
+	return c->key == key && c->user_data == key * 0x9e3779b97f4a7c15ULL &&
+	       c->result == (uint64_t)-(int64_t)key &&
+	       c->flags == IOCP_CF_POSTED && c->events == 0;
+}
+
+static void model_push(struct model *m, const struct iocp_completion *c,
+		       unsigned int count)
+{
+	unsigned int i;
+
+	for (i = 0; i < count && m->n < MODEL_MAX; i++)
+		m->keys[m->n++] = c[i].key;
+	m->posted += count;
+}
+
+static void model_pop(struct model *m, unsigned int count)
+{
+	memmove(m->keys, m->keys + count, (m->n - count) * sizeof(m->keys[0]));
+	m->n -= count;
+	m->dequeued += count;
+}
+
+static int port_open(void)
+{
+	int fd = open(IOCP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		fail("cannot open %s: %s", IOCP_DEVICE_PATH, strerror(errno));
+	return fd;
+}
+
+/* Buffers used by armed calls: static, and touched before every use. */
+static struct iocp_completion post_buf[IOCP_MAX_BATCH];
+static struct iocp_completion deq_buf[IOCP_MAX_BATCH];
+
+static void prepare_post(unsigned int count)
+{
+	unsigned int i;
+
+	for (i = 0; i < count; i++)
+		fill(&post_buf[i], next_key++);
+}
+
+static void poison(void *buf, size_t size)
+{
+	memset(buf, 0xcc, size);
+}
+
+/* Post @count new packets, not armed. */
+static int post_plain(int fd, struct model *m, unsigned int count)
+{
+	struct iocp_post_args a = {
+		.entries = (uintptr_t)post_buf,
+		.count = count,
+	};
+
+	prepare_post(count);
+	CHECK_SYS(ioctl(fd, IOCP_IOC_POST, &a));
+	model_push(m, post_buf, count);
+	return 0;
+}
+
+/*
+ * Threads counted against the concurrency value: running ones, and with
+ * blocking awareness, running ones that blocked elsewhere (stats.blocked).
+ * A thread that sleeps outside the port between two calls (usleep(),
+ * pthread_join()) may still count as blocked when the next call looks.
+ */
+static unsigned int counted(const struct iocp_stats *s)
+{
+#ifdef IOCP_STATS_BLOCKING_AWARE
+	return s->running + s->blocked;
+#else
+	return s->running;
+#endif
+}
+
+/* Reserved fields of the stats are zero. */
+static bool reserved_zero(const struct iocp_stats *s)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(s->reserved) / sizeof(s->reserved[0]); i++)
+		if (s->reserved[i])
+			return false;
+	return true;
+}
+
+/*
+ * Check GET_STATS against the model; @threads, @running < 0: not checked
+ * (@running is checked against counted()).
+ */
+static int check_stats_w(int fd, const struct model *m, int threads,
+			 int running, unsigned int waiting)
+{
+	struct iocp_stats s;
+
+	poison(&s, sizeof(s));
+	CHECK_SYS(ioctl(fd, IOCP_IOC_GET_STATS, &s));
+	CHECK(s.queued == m->n, "queued %u, expected %u", s.queued, m->n);
+	CHECK(s.posted == m->posted, "posted %llu, expected %llu",
+	      (unsigned long long)s.posted, (unsigned long long)m->posted);
+	CHECK(s.dequeued == m->dequeued, "dequeued %llu, expected %llu",
+	      (unsigned long long)s.dequeued, (unsigned long long)m->dequeued);
+	CHECK(s.discarded == m->discarded, "discarded %llu, expected %llu",
+	      (unsigned long long)s.discarded,
+	      (unsigned long long)m->discarded);
+	CHECK(s.posted == s.dequeued + s.discarded + s.queued,
+	      "posted %llu != dequeued %llu + discarded %llu + queued %u",
+	      (unsigned long long)s.posted, (unsigned long long)s.dequeued,
+	      (unsigned long long)s.discarded, s.queued);
+	CHECK(s.waiting == waiting, "waiting %u, expected %u", s.waiting,
+	      waiting);
+	if (threads >= 0)
+		CHECK(s.threads == (unsigned int)threads, "threads %u, expected %d",
+		      s.threads, threads);
+	if (running >= 0)
+		CHECK(counted(&s) == (unsigned int)running,
+		      "running %u (+ blocked), expected %d", s.running, running);
+	CHECK(!(s.flags & IOCP_STATS_SHUTDOWN), "flags %#x", s.flags);
+	CHECK(s.flags & IOCP_STATS_EXIT_TRACKING, "flags %#x", s.flags);
+	CHECK(reserved_zero(&s), "reserved fields not zero");
+	return 0;
+}
+
+static int check_stats(int fd, const struct model *m, int threads,
+		       int running)
+{
+	return check_stats_w(fd, m, threads, running, 0);
+}
+
+/*
+ * Dequeue (not armed) every queued packet, checking that they are exactly
+ * the model's, in order.
+ */
+static int drain(int fd, struct model *m)
+{
+	struct iocp_dequeue_args a;
+	unsigned int i;
+
+	for (;;) {
+		poison(deq_buf, sizeof(deq_buf));
+		memset(&a, 0, sizeof(a));
+		a.entries = (uintptr_t)deq_buf;
+		a.max = IOCP_MAX_BATCH;
+		a.timeout_ns = 0;
+		if (ioctl(fd, IOCP_IOC_DEQUEUE, &a) < 0) {
+			CHECK(errno == ETIMEDOUT, "drain: %s", strerror(errno));
+			break;
+		}
+		CHECK(a.count >= 1 && a.count <= m->n,
+		      "drain: got %u packets, %u expected", a.count, m->n);
+		for (i = 0; i < a.count; i++)
+			CHECK(entry_ok(&deq_buf[i], m->keys[i]),
+			      "drain: entry %u: key %llu, expected %llu", i,
+			      (unsigned long long)deq_buf[i].key,
+			      (unsigned long long)m->keys[i]);
+		model_pop(m, a.count);
+	}
+	CHECK(m->n == 0, "drain: %u packets missing, next key %llu", m->n,
+	      (unsigned long long)m->keys[0]);
+	return 0;
+}
+
+/* The port still works: one packet posted comes back out. */
+static int round_trip(int fd, struct model *m)
+{
+	if (post_plain(fd, m, 1) || drain(fd, m))
+		return -1;
+	return 0;
+}
+
+/* Poll GET_STATS until no thread is associated (exits are asynchronous). */
+static int wait_no_threads(int fd)
+{
+	struct iocp_stats s;
+	int ms;
+
+	for (ms = 0; ms < STATE_WAIT_MS; ms++) {
+		CHECK_SYS(ioctl(fd, IOCP_IOC_GET_STATS, &s));
+		if (!s.threads && !counted(&s) && !s.waiting)
+			return 0;
+		usleep(1000);
+	}
+	CHECK(false, "threads %u running %u waiting %u after %d ms", s.threads,
+	      s.running, s.waiting, STATE_WAIT_MS);
+	return -1;
+}
+
+static int wait_waiting(int fd, unsigned int waiting)
+{
+	struct iocp_stats s;
+	int ms;
+
+	for (ms = 0; ms < STATE_WAIT_MS; ms++) {
+		CHECK_SYS(ioctl(fd, IOCP_IOC_GET_STATS, &s));
+		if (s.waiting == waiting)
+			return 0;
+		usleep(1000);
+	}
+	CHECK(false, "waiting %u, expected %u after %d ms", s.waiting, waiting,
+	      STATE_WAIT_MS);
+	return -1;
+}
+
+/*
+ * The calling thread drops its association state, which pins the module:
+ * a DEQUEUE on a shut-down port frees it once no port holds it.
+ */
+static int drop_thread_state(void)
+{
+	struct iocp_dequeue_args a = { .entries = (uintptr_t)deq_buf, .max = 1 };
+	int fd, ret;
+
+	fd = port_open();
+	if (fd < 0)
+		return -1;
+	ret = ioctl(fd, IOCP_IOC_SHUTDOWN);
+	if (!ret)
+		ret = ioctl(fd, IOCP_IOC_DEQUEUE, &a);
+	close(fd);
+	CHECK(ret < 0 && errno == ESHUTDOWN,
+	      "SHUTDOWN then DEQUEUE: %d %s", ret, strerror(errno));
+	return 0;
+}
+
+static long module_refcnt(void)
+{
+	char buf[32];
+
+	if (read_file(REFCNT_PATH, buf, sizeof(buf)))
+		return -1;
+	return strtol(buf, NULL, 10);
+}
+
+/*
+ * Every port of the sweep is closed and every thread gone: the module's
+ * reference count is back to its value before the sweep (@base).
+ */
+static int check_refcnt(long base)
+{
+	long ref = -1;
+	int ms;
+
+	if (base < 0)
+		return 0;
+	for (ms = 0; ms < STATE_WAIT_MS; ms++) {
+		ref = module_refcnt();
+		if (ref == base)
+			return 0;
+		usleep(1000);
+	}
+	CHECK(false, "module refcnt %ld, %ld before the sweep", ref, base);
+	return -1;
+}
+
+/*
+ * Account for one armed call: @ret < 0 means it failed with @err. Returns
+ * -1 if the outcome is not acceptable. @may_fail: ENOMEM is acceptable.
+ */
+static int outcome(bool hit, long ret, int err, bool may_fail)
+{
+	cur->iters++;
+	if (hit)
+		cur->injected++;
+	if (ret >= 0) {
+		if (hit)
+			cur->survived++;
+		return 0;
+	}
+	CHECK(hit, "failed with %s without an injected fault", strerror(err));
+	CHECK(may_fail && err == ENOMEM,
+	      "failed with %s (%d) under an injected fault", strerror(err), err);
+	cur->enomem++;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The operations                                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Each op_* function makes one armed call with fault site @n and checks
+ * the port afterwards. It returns 1 if the fault was injected (the sweep
+ * goes on), 0 if not (the sweep is complete), -1 on a check failure.
+ * @c holds a port the sweep keeps across iterations (fd -1: none yet) and
+ * the model of its queue: an op_* function that needs one opens it, and
+ * closes it after a failure, so that the next iteration starts afresh.
+ */
+struct ctx {
+	int fd;
+	struct model m;
+};
+
+static void ctx_close(struct ctx *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	memset(&c->m, 0, sizeof(c->m));
+}
+
+static int ctx_port(struct ctx *c)
+{
+	if (c->fd >= 0)
+		return 0;
+	memset(&c->m, 0, sizeof(c->m));
+	c->fd = port_open();
+	return c->fd < 0 ? -1 : 0;
+}
+
+/* open(/dev/iocp): the port allocation. */
+static int op_open(struct ctx *c, unsigned int n)
+{
+	struct model m = {};
+	struct iocp_config cfg;
+	struct iocp_stats s;
+	bool hit;
+	int fd, err;
+
+	(void)c;
+	fi_arm(main_fi, n);
+	fd = open(IOCP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	err = errno;
+	hit = fi_disarm(main_fi);
+	if (outcome(hit, fd, err, true))
+		goto out;
+	if (fd < 0)
+		return hit;
+
+	/* A fresh port, with the defaults. */
+	poison(&s, sizeof(s));
+	if (ioctl(fd, IOCP_IOC_GET_STATS, &s) < 0) {
+		fail("GET_STATS: %s", strerror(errno));
+		goto out;
+	}
+	if (s.posted || s.dequeued || s.discarded || s.queued || counted(&s) ||
+	    s.waiting || s.threads || s.high_water || s.peak_running ||
+	    (s.flags & IOCP_STATS_SHUTDOWN) ||
+	    !(s.flags & IOCP_STATS_EXIT_TRACKING) || !reserved_zero(&s) ||
+	    s.concurrency != (unsigned int)sysconf(_SC_NPROCESSORS_ONLN)) {
+		fail("fresh port: stats posted %llu queued %u threads %u flags %#x concurrency %u",
+		     (unsigned long long)s.posted, s.queued, s.threads, s.flags,
+		     s.concurrency);
+		goto out;
+	}
+	poison(&cfg, sizeof(cfg));
+	if (ioctl(fd, IOCP_IOC_GET_CONFIG, &cfg) < 0 || cfg.concurrency ||
+	    cfg.max_queued != IOCP_DEFAULT_MAX_QUEUED || cfg.flags) {
+		fail("fresh port: config %u/%u/%#x", cfg.concurrency,
+		     cfg.max_queued, cfg.flags);
+		goto out;
+	}
+	if (round_trip(fd, &m) || check_stats(fd, &m, 1, 1))
+		goto out;
+	close(fd);
+	return hit;
+out:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* POST of @count packets, all or none. */
+static int do_post(struct ctx *c, unsigned int n, unsigned int count)
+{
+	struct iocp_post_args a = {
+		.entries = (uintptr_t)post_buf,
+		.count = count,
+	};
+	bool hit;
+	int ret, err;
+
+	if (ctx_port(c))
+		return -1;
+	/* Two packets already queued: they must survive whatever happens. */
+	if (post_plain(c->fd, &c->m, 2) || check_stats(c->fd, &c->m, -1, -1))
+		goto bad;
+
+	prepare_post(count);
+	fi_arm(main_fi, n);
+	ret = ioctl(c->fd, IOCP_IOC_POST, &a);
+	err = errno;
+	hit = fi_disarm(main_fi);
+	if (outcome(hit, ret, err, true))
+		goto bad;
+	if (!ret)
+		model_push(&c->m, post_buf, count);
+	/* All or none, then everything comes out in order. */
+	if (check_stats(c->fd, &c->m, -1, -1) || drain(c->fd, &c->m) ||
+	    round_trip(c->fd, &c->m) || check_stats(c->fd, &c->m, 1, 1))
+		goto bad;
+	return hit;
+bad:
+	ctx_close(c);
+	return -1;
+}
+
+static int op_post1(struct ctx *c, unsigned int n)
+{
+	return do_post(c, n, 1);
+}
+
+static int op_post_batch(struct ctx *c, unsigned int n)
+{
+	return do_post(c, n, BATCH);
+}
+
+/* A thread blocked in DEQUEUE, for op_post_waiter. */
+struct waiter {
+	int fd;
+	unsigned int max;
+	int ret;
+	int err;
+	struct iocp_dequeue_args a;
+	struct iocp_completion e[BATCH];
+};
+
+static void *waiter_fn(void *arg)
+{
+	struct waiter *w = arg;
+
+	poison(w->e, sizeof(w->e));
+	memset(&w->a, 0, sizeof(w->a));
+	w->a.entries = (uintptr_t)w->e;
+	w->a.max = w->max;
+	w->a.timeout_ns = 60ULL * 1000000000ULL;
+	w->ret = ioctl(w->fd, IOCP_IOC_DEQUEUE, &w->a);
+	w->err = errno;
+	return NULL;
+}
+
+/*
+ * POST of a batch while a thread waits: on success the packets are handed
+ * to it, on failure it keeps waiting and nothing is queued.
+ */
+static int op_post_waiter(struct ctx *c, unsigned int n)
+{
+	struct iocp_post_args a = {
+		.entries = (uintptr_t)post_buf,
+		.count = BATCH / 4,
+	};
+	struct waiter w = { .max = BATCH / 4 };
+	struct iocp_completion sent[BATCH / 4];
+	pthread_t th;
+	unsigned int i;
+	bool hit, started = false;
+	int ret, err;
+
+	if (ctx_port(c))
+		return -1;
+	w.fd = c->fd;
+	if (pthread_create(&th, NULL, waiter_fn, &w)) {
+		fail("pthread_create failed");
+		goto bad;
+	}
+	started = true;
+	if (wait_waiting(c->fd, 1))
+		goto bad;
+
+	prepare_post(BATCH / 4);
+	memcpy(sent, post_buf, sizeof(sent));
+	fi_arm(main_fi, n);
+	ret = ioctl(c->fd, IOCP_IOC_POST, &a);
+	err = errno;
+	hit = fi_disarm(main_fi);
+	if (outcome(hit, ret, err, true))
+		goto bad;
+	if (ret) {
+		/* Nothing reached the waiter, which still waits. */
+		if (check_stats_w(c->fd, &c->m, 1, 0, 1))
+			goto bad;
+		/* Release it without a fault. */
+		if (ioctl(c->fd, IOCP_IOC_POST, &a) < 0) {
+			fail("post: %s", strerror(errno));
+			goto bad;
+		}
+	}
+	c->m.posted += BATCH / 4;
+	c->m.dequeued += BATCH / 4;
+	pthread_join(th, NULL);
+	started = false;
+	if (w.ret || w.a.count != BATCH / 4) {
+		fail("waiter: ret %d (%s), count %u", w.ret,
+		     w.ret ? strerror(w.err) : "", w.a.count);
+		goto bad;
+	}
+	for (i = 0; i < BATCH / 4; i++) {
+		if (!entry_ok(&w.e[i], sent[i].key)) {
+			fail("waiter: entry %u: key %llu, expected %llu", i,
+			     (unsigned long long)w.e[i].key,
+			     (unsigned long long)sent[i].key);
+			goto bad;
+		}
+	}
+	/* The waiter has exited; this thread never dequeues from the port. */
+	if (wait_no_threads(c->fd) || check_stats(c->fd, &c->m, 0, 0))
+		goto bad;
+	return hit;
+bad:
+	/* SHUTDOWN wakes a waiter that is still blocked (close would not). */
+	if (started) {
+		ioctl(c->fd, IOCP_IOC_SHUTDOWN);
+		pthread_join(th, NULL);
+	}
+	ctx_close(c);
+	return -1;
+}
+
+/* A new thread's first DEQUEUE, armed, for op_dequeue_first. */
+struct first {
+	int fd;
+	unsigned int n;
+	bool hit;
+	int fi_err;
+	int ret, err;
+	struct iocp_dequeue_args a;
+	struct iocp_completion e[4];
+	/* After a failure: the stats, then a second DEQUEUE, not armed. */
+	int stats_ret;
+	struct iocp_stats s;
+	int ret2, err2;
+	struct iocp_dequeue_args a2;
+	struct iocp_completion e2[4];
+};
+
+static void *first_fn(void *arg)
+{
+	struct first *f = arg;
+	int fi = fi_open();
+
+	if (fi < 0) {
+		f->fi_err = errno;
+		return NULL;
+	}
+	poison(f->e, sizeof(f->e));
+	f->a.entries = (uintptr_t)f->e;
+	f->a.max = 4;
+	f->a.timeout_ns = 0;
+	fi_arm(fi, f->n);
+	f->ret = ioctl(f->fd, IOCP_IOC_DEQUEUE, &f->a);
+	f->err = errno;
+	f->hit = fi_disarm(fi);
+	close(fi);
+	if (f->ret < 0) {
+		f->stats_ret = ioctl(f->fd, IOCP_IOC_GET_STATS, &f->s);
+		poison(f->e2, sizeof(f->e2));
+		f->a2.entries = (uintptr_t)f->e2;
+		f->a2.max = 4;
+		f->a2.timeout_ns = 0;
+		f->ret2 = ioctl(f->fd, IOCP_IOC_DEQUEUE, &f->a2);
+		f->err2 = errno;
+	}
+	return NULL;
+}
+
+/*
+ * The first DEQUEUE of a thread allocates its association state: run it in
+ * a new thread each time.
+ */
+static int op_dequeue_first(struct ctx *c, unsigned int n)
+{
+	struct first f = { .n = n };
+	uint64_t key;
+	pthread_t th;
+
+	if (ctx_port(c))
+		return -1;
+	f.fd = c->fd;
+	if (post_plain(c->fd, &c->m, 1))
+		goto bad;
+	key = c->m.keys[0];
+	if (pthread_create(&th, NULL, first_fn, &f)) {
+		fail("pthread_create failed");
+		goto bad;
+	}
+	pthread_join(th, NULL);
+	if (f.fi_err) {
+		fail("thread cannot open fail-nth: %s", strerror(f.fi_err));
+		goto bad;
+	}
+	if (outcome(f.hit, f.ret, f.err, true))
+		goto bad;
+	if (f.ret < 0) {
+		/* Nothing taken, the thread not associated; then it works. */
+		if (f.stats_ret < 0 || f.s.queued != 1 || f.s.threads ||
+		    counted(&f.s) || f.s.waiting ||
+		    f.s.dequeued != c->m.dequeued) {
+			fail("after the failed DEQUEUE: stats %d, queued %u threads %u running %u waiting %u dequeued %llu",
+			     f.stats_ret, f.s.queued, f.s.threads, f.s.running,
+			     f.s.waiting, (unsigned long long)f.s.dequeued);
+			goto bad;
+		}
+		if (f.ret2 < 0 || f.a2.count != 1 || !entry_ok(&f.e2[0], key)) {
+			fail("DEQUEUE after the failed one: ret %d (%s), count %u, key %llu, expected %llu",
+			     f.ret2, f.ret2 < 0 ? strerror(f.err2) : "",
+			     f.a2.count, (unsigned long long)f.e2[0].key,
+			     (unsigned long long)key);
+			goto bad;
+		}
+	} else if (f.a.count != 1 || !entry_ok(&f.e[0], key)) {
+		fail("DEQUEUE: count %u, key %llu, expected %llu", f.a.count,
+		     (unsigned long long)f.e[0].key, (unsigned long long)key);
+		goto bad;
+	}
+	model_pop(&c->m, 1);
+	/* The thread has exited: its association goes away. */
+	if (wait_no_threads(c->fd) || check_stats(c->fd, &c->m, 0, 0))
+		goto bad;
+	return f.hit;
+bad:
+	ctx_close(c);
+	return -1;
+}
+
+/* DEQUEUE by a thread already associated, packets queued. */
+static int op_dequeue(struct ctx *c, unsigned int n)
+{
+	struct iocp_dequeue_args a;
+	unsigned int i;
+	bool hit;
+	int ret, err;
+
+	if (ctx_port(c))
+		return -1;
+	if (post_plain(c->fd, &c->m, 4))
+		goto bad;
+	/* The first iteration associates this thread, not armed. */
+	if (c->m.dequeued == 0 && (drain(c->fd, &c->m) ||
+				    post_plain(c->fd, &c->m, 4)))
+		goto bad;
+	if (check_stats(c->fd, &c->m, 1, 1))
+		goto bad;
+
+	poison(deq_buf, sizeof(deq_buf));
+	memset(&a, 0, sizeof(a));
+	a.entries = (uintptr_t)deq_buf;
+	a.max = 2;
+	a.min = 2;
+	a.timeout_ns = 0;
+	fi_arm(main_fi, n);
+	ret = ioctl(c->fd, IOCP_IOC_DEQUEUE, &a);
+	err = errno;
+	hit = fi_disarm(main_fi);
+	if (outcome(hit, ret, err, true))
+		goto bad;
+	if (!ret) {
+		if (a.count != 2) {
+			fail("count %u, expected 2", a.count);
+			goto bad;
+		}
+		for (i = 0; i < 2; i++) {
+			if (!entry_ok(&deq_buf[i], c->m.keys[i])) {
+				fail("entry %u: key %llu, expected %llu", i,
+				     (unsigned long long)deq_buf[i].key,
+				     (unsigned long long)c->m.keys[i]);
+				goto bad;
+			}
+		}
+		model_pop(&c->m, 2);
+	}
+	if (check_stats(c->fd, &c->m, 1, 1) || drain(c->fd, &c->m) ||
+	    round_trip(c->fd, &c->m))
+		goto bad;
+	return hit;
+bad:
+	ctx_close(c);
+	return -1;
+}
+
+static int op_set_config(struct ctx *c, unsigned int n)
+{
+	struct iocp_config before, want = {}, after;
+	bool hit;
+	int ret, err;
+
+	if (ctx_port(c))
+		return -1;
+	poison(&before, sizeof(before));
+	if (ioctl(c->fd, IOCP_IOC_GET_CONFIG, &before) < 0) {
+		fail("GET_CONFIG: %s", strerror(errno));
+		goto bad;
+	}
+	want.concurrency = n % 4 + 1;
+	want.max_queued = 1000 + n;
+	fi_arm(main_fi, n);
+	ret = ioctl(c->fd, IOCP_IOC_SET_CONFIG, &want);
+	err = errno;
+	hit = fi_disarm(main_fi);
+	if (outcome(hit, ret, err, true))
+		goto bad;
+	poison(&after, sizeof(after));
+	if (ioctl(c->fd, IOCP_IOC_GET_CONFIG, &after) < 0) {
+		fail("GET_CONFIG: %s", strerror(errno));
+		goto bad;
+	}
+	if (!ret && memcmp(&after, &want, sizeof(want))) {
+		fail("config %u/%u, set %u/%u", after.concurrency,
+		     after.max_queued, want.concurrency, want.max_queued);
+		goto bad;
+	}
+	if (ret && memcmp(&after, &before, sizeof(before))) {
+		fail("failed SET_CONFIG changed the config to %u/%u",
+		     after.concurrency, after.max_queued);
+		goto bad;
+	}
+	if (round_trip(c->fd, &c->m) || check_stats(c->fd, &c->m, 1, 1))
+		goto bad;
+	return hit;
+bad:
+	ctx_close(c);
+	return -1;
+}
+
+static int op_get_config(struct ctx *c, unsigned int n)
+{
+	struct iocp_config cfg, want = { .concurrency = 3, .max_queued = 777 };
+	bool hit;
+	int ret, err;
+
+	if (ctx_port(c))
+		return -1;
+	if (ioctl(c->fd, IOCP_IOC_SET_CONFIG, &want) < 0) {
+		fail("SET_CONFIG: %s", strerror(errno));
+		goto bad;
+	}
+	poison(&cfg, sizeof(cfg));
+	fi_arm(main_fi, n);
+	ret = ioctl(c->fd, IOCP_IOC_GET_CONFIG, &cfg);
+	err = errno;
+	hit = fi_disarm(main_fi);
+	if (outcome(hit, ret, err, true))
+		goto bad;
+	if (!ret && memcmp(&cfg, &want, sizeof(cfg))) {
+		fail("config %u/%u/%#x, expected 3/777/0", cfg.concurrency,
+		     cfg.max_queued, cfg.flags);
+		goto bad;
+	}
+	if (round_trip(c->fd, &c->m) || check_stats(c->fd, &c->m, 1, 1))
+		goto bad;
+	return hit;
+bad:
+	ctx_close(c);
+	return -1;
+}
+
+static int op_get_stats(struct ctx *c, unsigned int n)
+{
+	struct iocp_stats s;
+	bool hit;
+	int ret, err;
+
+	if (ctx_port(c))
+		return -1;
+	/* Something queued, this thread associated and running. */
+	if (round_trip(c->fd, &c->m) || post_plain(c->fd, &c->m, 3))
+		goto bad;
+	poison(&s, sizeof(s));
+	fi_arm(main_fi, n);
+	ret = ioctl(c->fd, IOCP_IOC_GET_STATS, &s);
+	err = errno;
+	hit = fi_disarm(main_fi);
+	if (outcome(hit, ret, err, true))
+		goto bad;
+	if (!ret && (s.queued != 3 || s.posted != c->m.posted ||
+		     s.dequeued != c->m.dequeued || s.threads != 1 ||
+		     counted(&s) != 1 || s.waiting || s.discarded ||
+		     (s.flags & IOCP_STATS_SHUTDOWN) ||
+		     !(s.flags & IOCP_STATS_EXIT_TRACKING) ||
+		     !reserved_zero(&s))) {
+		fail("stats queued %u posted %llu dequeued %llu threads %u running %u flags %#x",
+		     s.queued, (unsigned long long)s.posted,
+		     (unsigned long long)s.dequeued, s.threads, s.running,
+		     s.flags);
+		goto bad;
+	}
+	if (drain(c->fd, &c->m) || round_trip(c->fd, &c->m))
+		goto bad;
+	return hit;
+bad:
+	ctx_close(c);
+	return -1;
+}
+
+/*
+ * A port with 3 packets queued and this thread associated and running
+ * (5 posted, 2 dequeued), for the SHUTDOWN and close tests.
+ */
+static int busy_port(struct model *m)
+{
+	struct iocp_dequeue_args a = {
+		.entries = (uintptr_t)deq_buf,
+		.max = 2,
+		.min = 2,
+	};
+	int fd;
+
+	memset(m, 0, sizeof(*m));
+	fd = port_open();
+	if (fd < 0)
+		return -1;
+	if (post_plain(fd, m, 5))
+		goto bad;
+	poison(deq_buf, sizeof(deq_buf));
+	if (ioctl(fd, IOCP_IOC_DEQUEUE, &a) < 0 || a.count != 2) {
+		fail("DEQUEUE: %s, count %u", strerror(errno), a.count);
+		goto bad;
+	}
+	model_pop(m, 2);
+	if (check_stats(fd, m, 1, 1))
+		goto bad;
+	return fd;
+bad:
+	close(fd);
+	return -1;
+}
+
+static int op_shutdown(struct ctx *c, unsigned int n)
+{
+	struct iocp_dequeue_args a = { .entries = (uintptr_t)deq_buf, .max = 1 };
+	struct iocp_post_args p = { .entries = (uintptr_t)post_buf, .count = 1 };
+	struct model m;
+	struct iocp_stats s;
+	bool hit;
+	int fd, ret, err;
+
+	(void)c;
+	fd = busy_port(&m);
+	if (fd < 0)
+		return -1;
+	fi_arm(main_fi, n);
+	ret = ioctl(fd, IOCP_IOC_SHUTDOWN);
+	err = errno;
+	hit = fi_disarm(main_fi);
+	if (outcome(hit, ret, err, false))
+		goto bad;
+	poison(&s, sizeof(s));
+	if (ioctl(fd, IOCP_IOC_GET_STATS, &s) < 0) {
+		fail("GET_STATS: %s", strerror(errno));
+		goto bad;
+	}
+	if (s.queued || s.discarded != 3 || s.posted != 5 || s.dequeued != 2 ||
+	    s.threads || counted(&s) || s.waiting ||
+	    !(s.flags & IOCP_STATS_SHUTDOWN) || !reserved_zero(&s)) {
+		fail("after SHUTDOWN: queued %u discarded %llu posted %llu dequeued %llu threads %u running %u flags %#x",
+		     s.queued, (unsigned long long)s.discarded,
+		     (unsigned long long)s.posted,
+		     (unsigned long long)s.dequeued, s.threads, s.running,
+		     s.flags);
+		goto bad;
+	}
+	prepare_post(1);
+	ret = ioctl(fd, IOCP_IOC_POST, &p);
+	if (ret >= 0 || errno != ESHUTDOWN) {
+		fail("POST after SHUTDOWN: %d %s", ret, strerror(errno));
+		goto bad;
+	}
+	ret = ioctl(fd, IOCP_IOC_DEQUEUE, &a);
+	if (ret >= 0 || errno != ESHUTDOWN) {
+		fail("DEQUEUE after SHUTDOWN: %d %s", ret, strerror(errno));
+		goto bad;
+	}
+	if (ioctl(fd, IOCP_IOC_SHUTDOWN) < 0) {
+		fail("second SHUTDOWN: %s", strerror(errno));
+		goto bad;
+	}
+	close(fd);
+	return hit;
+bad:
+	close(fd);
+	return -1;
+}
+
+/* close() of the last fd: the implicit shutdown and the port's release. */
+static int op_close(struct ctx *c, unsigned int n)
+{
+	struct model m;
+	bool hit;
+	int fd, ret, err;
+
+	(void)c;
+	fd = busy_port(&m);
+	if (fd < 0)
+		return -1;
+	fi_arm(main_fi, n);
+	ret = close(fd);
+	err = errno;
+	hit = fi_disarm(main_fi);
+	if (outcome(hit, ret, err, false))
+		return -1;
+	/* This thread was detached: it associates with a new port cleanly. */
+	memset(&m, 0, sizeof(m));
+	fd = port_open();
+	if (fd < 0)
+		return -1;
+	if (round_trip(fd, &m) || check_stats(fd, &m, 1, 1)) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return hit;
+}
+
+/*
+ * epoll_ctl(ADD) of a port: epoll allocates its item and, from the port's
+ * poll method, the wait queue entry. Then a post must wake the epoll set.
+ */
+static int op_epoll_add(struct ctx *c, unsigned int n)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, out;
+	bool hit;
+	int ep, ret, err;
+
+	if (ctx_port(c))
+		return -1;
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0) {
+		fail("epoll_create1: %s", strerror(errno));
+		goto bad;
+	}
+	ev.data.u64 = n;
+	fi_arm(main_fi, n);
+	ret = epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+	err = errno;
+	hit = fi_disarm(main_fi);
+	if (outcome(hit, ret, err, true))
+		goto bad;
+	if (ret < 0 && epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		fail("epoll_ctl ADD after the failed one: %s", strerror(errno));
+		goto bad;
+	}
+	/* Nothing queued: not ready. */
+	ret = epoll_wait(ep, &out, 1, 0);
+	if (ret != 0) {
+		fail("epoll_wait on an empty port: %d %s", ret, strerror(errno));
+		goto bad;
+	}
+	if (post_plain(c->fd, &c->m, 1))
+		goto bad;
+	ret = epoll_wait(ep, &out, 1, 5000);
+	if (ret != 1 || out.data.u64 != n || !(out.events & EPOLLIN)) {
+		fail("epoll_wait after a post: %d %s, events %#x", ret,
+		     ret < 0 ? strerror(errno) : "", ret == 1 ? out.events : 0);
+		goto bad;
+	}
+	if (drain(c->fd, &c->m) || epoll_wait(ep, &out, 1, 0) != 0 ||
+	    check_stats(c->fd, &c->m, 1, 1)) {
+		fail("after the drain");
+		goto bad;
+	}
+	close(ep);
+	return hit;
+bad:
+	if (ep >= 0)
+		close(ep);
+	ctx_close(c);
+	return -1;
+}
+
+/* read() of /proc/self/fdinfo/<port>: seq_file buffers, show_fdinfo. */
+static int op_fdinfo(struct ctx *c, unsigned int n)
+{
+	static char buf[4096];
+	char path[64], want[64];
+	bool hit;
+	int fi, ret, err;
+
+	if (ctx_port(c))
+		return -1;
+	/* Something to show: 3 packets queued, 2 dequeued by this thread. */
+	if (post_plain(c->fd, &c->m, 5))
+		goto bad;
+	poison(deq_buf, sizeof(deq_buf));
+	{
+		struct iocp_dequeue_args a = {
+			.entries = (uintptr_t)deq_buf, .max = 2, .min = 2,
+		};
+
+		if (ioctl(c->fd, IOCP_IOC_DEQUEUE, &a) < 0 || a.count != 2) {
+			fail("DEQUEUE: %s", strerror(errno));
+			goto bad;
+		}
+		model_pop(&c->m, 2);
+	}
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", c->fd);
+	fi = open(path, O_RDONLY | O_CLOEXEC);
+	if (fi < 0) {
+		fail("open %s: %s", path, strerror(errno));
+		goto bad;
+	}
+	memset(buf, 0, sizeof(buf));
+	fi_arm(main_fi, n);
+	ret = read(fi, buf, sizeof(buf) - 1);
+	err = errno;
+	hit = fi_disarm(main_fi);
+	close(fi);
+	if (outcome(hit, ret, err, true))
+		goto bad;
+	snprintf(want, sizeof(want), "iocp-queued:\t%u\n", c->m.n);
+	if (ret >= 0 && (!strstr(buf, want) ||
+			 !strstr(buf, "iocp-threads:\t1\n") ||
+			 !strstr(buf, "iocp-shutdown:\t0\n"))) {
+		fail("fdinfo lacks \"%.*s\": %s", (int)strlen(want) - 1, want,
+		     buf);
+		goto bad;
+	}
+	if (check_stats(c->fd, &c->m, 1, 1) || drain(c->fd, &c->m) ||
+	    round_trip(c->fd, &c->m))
+		goto bad;
+	return hit;
+bad:
+	ctx_close(c);
+	return -1;
+}
+
+struct op {
+	const char *name;
+	int (*fn)(struct ctx *c, unsigned int n);
+};
+
+static const struct op ops[] = {
+	{ "open", op_open },
+	{ "post_1", op_post1 },
+	{ "post_batch", op_post_batch },
+	{ "post_to_waiter", op_post_waiter },
+	{ "dequeue_first", op_dequeue_first },
+	{ "dequeue", op_dequeue },
+	{ "set_config", op_set_config },
+	{ "get_config", op_get_config },
+	{ "get_stats", op_get_stats },
+	{ "epoll_add", op_epoll_add },
+	{ "fdinfo", op_fdinfo },
+	{ "shutdown", op_shutdown },
+	{ "close", op_close },
+};
+
+#define NOPS (sizeof(ops) / sizeof(ops[0]))
+
+static struct sweep sweeps[NOPS];
+
+static void run_op(size_t i)
+{
+	struct sweep *sw = &sweeps[i];
+	struct ctx c = { .fd = -1 };
+	long base = module_refcnt();
+	int ret;
+
+	sw->name = ops[i].name;
+	cur = sw;
+	for (sw->n = 1; sw->n <= MAX_NTH; sw->n++) {
+		ret = ops[i].fn(&c, sw->n);
+		if (ret == 0) {
+			sw->complete = true;
+			break;
+		}
+		if (sw->failures >= MAX_MESSAGES)
+			break;
+	}
+	ctx_close(&c);
+	if (sw->failures >= MAX_MESSAGES)
+		ksft_print_msg("%s: sweep abandoned at n=%u after %u failures\n",
+			       sw->name, sw->n, sw->failures);
+	sw->n = 0;
+	if (!sw->complete && !sw->failures)
+		fail("no end after %d fault sites", MAX_NTH);
+	/* Failures are reported by the checks themselves. */
+	if (!drop_thread_state())
+		check_refcnt(base);
+
+	ksft_print_msg("%s: %u calls, %u faults injected, %u failed with ENOMEM, %u succeeded despite the fault\n",
+		       sw->name, sw->iters, sw->injected, sw->enomem,
+		       sw->survived);
+	ksft_print_msg("faults injected: %s %u\n", sw->name, sw->injected);
+	if (sw->failures > MAX_MESSAGES)
+		ksft_print_msg("%s: %u more failures not shown\n", sw->name,
+			       sw->failures - MAX_MESSAGES);
+	if (sw->failures)
+		ksft_test_result_fail("%s\n", sw->name);
+	else
+		ksft_test_result_pass("%s\n", sw->name);
+}
+
+static void skip_all(const char *why)
+{
+	size_t i;
+
+	ksft_print_msg("%s\n", why);
+	for (i = 0; i < NOPS; i++)
+		ksft_test_result_skip("%s: %s\n", ops[i].name, why);
+	ksft_finished();
+}
+
+int main(void)
+{
+	char why[256];
+	const char *v;
+	unsigned int total = 0;
+	struct stat st;
+	size_t i;
+	int fd;
+
+	ksft_print_header();
+	ksft_set_plan(NOPS);
+
+	v = getenv("IOCP_FAULTS_VERBOSE");
+	if (v && (!strcmp(v, "0") || !strcmp(v, "1") || !strcmp(v, "2")))
+		snprintf(verbose_value, sizeof(verbose_value), "%s", v);
+
+	main_fi = fi_open();
+	if (main_fi < 0)
+		skip_all("no /proc/self/task/<tid>/fail-nth (CONFIG_FAULT_INJECTION is off)");
+	if (stat(DEBUGFS "/failslab", &st))
+		skip_all("no " DEBUGFS "/failslab (CONFIG_FAILSLAB or CONFIG_FAULT_INJECTION_DEBUG_FS is off, or debugfs is not mounted)");
+	if (knobs_setup(why, sizeof(why))) {
+		knobs_restore();
+		skip_all(why);
+	}
+	atexit(knobs_restore);
+	ksft_print_msg("failslab%s: ignore-gfp-wait N, probability 0, verbose %s; faults by fail-nth\n",
+		       stat(DEBUGFS "/fail_page_alloc", &st) ? "" :
+		       " and fail_page_alloc (min-order 0)", verbose_value);
+
+	fd = open(IOCP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		printf("Bail out! cannot open %s: %s\n", IOCP_DEVICE_PATH,
+		       strerror(errno));
+		exit(KSFT_FAIL);
+	}
+	close(fd);
+	if (module_refcnt() < 0)
+		ksft_print_msg("no %s: the module reference count is not checked\n",
+			       REFCNT_PATH);
+
+	for (i = 0; i < NOPS; i++) {
+		run_op(i);
+		total += sweeps[i].injected;
+	}
+	ksft_print_msg("faults injected: total %u\n", total);
+	ksft_finished();
+}
