@@ -149,12 +149,14 @@ else
 	add rst_ioctls_exist ok
 fi
 
-# 4. every other IOCP_* constant of the rst exists in the uapi or lib header
-#    (names followed by "*" are families, such as IOCP_CF_*; IOCP_IOC_* are
-#    check 3's)
+# 4. every other IOCP_* constant of the rst exists in the uapi or lib header,
+#    or is a build variable that Kbuild tests (names followed by "*" are
+#    families, such as IOCP_CF_*; IOCP_IOC_* are check 3's)
 known=$defines
-[ -r "$lib" ] && known=$( (echo "$defines"; nocomment "$lib" |
+[ -r "$lib" ] && known=$( (echo "$known"; nocomment "$lib" |
 	sed -nE 's/^[ \t]*#[ \t]*define[ \t]+(IOCP_[A-Za-z0-9_]+).*/\1/p') | sort -u)
+[ -r "$root/Kbuild" ] && known=$( (echo "$known"; grep -oE '\$\((IOCP_[A-Z0-9_]+)\)' "$root/Kbuild" |
+	sed -E 's/^\$\((.*)\)$/\1/') | sort -u)
 used=$(grep -oE 'IOCP_[A-Za-z0-9_]+\*?' "$rst" | grep -v -e '\*$' -e '^IOCP_IOC_' | sort -u)
 unknown=$(comm -23 <(echo "$used") <(echo "$known") | join)
 if [ -n "$unknown" ]; then
