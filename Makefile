@@ -7,6 +7,9 @@
 #   make check           build everything, boot each kernel in KERNELS in
 #                        QEMU and run the selftests there, check the docs
 #   make demo            boot DEMO_KERNEL in QEMU and run the example
+#   make bench           boot BENCH_KERNEL in QEMU, benchmark iocp against
+#                        epoll, io_uring and a futex queue (bench/results/)
+#   make fuzz            the fuzzer and trinity on the debug kernel
 #   make checkpatch      checkpatch.pl --strict on the module sources
 #   make sparse          sparse (C=2) module build for every kernel in KERNELS
 #   make deps            install the Debian packages all this needs
@@ -32,6 +35,7 @@ endif
 # (KERNELS=6.12). Default: every kernel with a /boot image and headers.
 KERNELS ?= $(shell scripts/kernels.sh list)
 DEMO_KERNEL ?= 6.12
+BENCH_KERNEL ?= 6.12
 kvers = $(shell scripts/kernels.sh resolve $(KERNELS))
 # The build tree of release $(1).
 kdir_of = $(if $(filter $(1),$(KVER)),$(KDIR),$(shell scripts/kernels.sh kdir $(1)))
@@ -68,7 +72,7 @@ SELFTESTS := $(patsubst selftests/%.c,$(BUILD)/selftests/%,$(wildcard selftests/
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/iocp_%,$(wildcard examples/*.c))
 
 .PHONY: all module modules-all no-kernel lib selftests examples userspace build-all \
-	check demo deps checkpatch sparse install modules_install clean
+	check demo fuzz bench deps checkpatch sparse install modules_install clean
 .DELETE_ON_ERROR:
 
 all: module userspace
@@ -129,6 +133,11 @@ $(BUILD)/examples/iocp_%: examples/%.c $(BUILD)/lib/libiocp.a
 	@mkdir -p $(@D)
 	$(CC) $(IOCP_CFLAGS) -static -o $@ $< $(BUILD)/lib/libiocp.a -lpthread
 
+# The benchmark; not in selftests/, whose programs make check runs.
+$(BUILD)/bench/iocp_bench: bench/iocp_bench.c $(BUILD)/lib/libiocp.a
+	@mkdir -p $(@D)
+	$(CC) $(IOCP_CFLAGS) -static -o $@ $< $(BUILD)/lib/libiocp.a -luring -lpthread
+
 $(KSRC)/.done:
 	@test -n "$(KSRC_VERSION)" -a -f $(KSRC_TARBALL) || \
 		{ echo "$(KSRC_PKG) is not installed: run make deps" >&2; exit 1; }
@@ -153,12 +162,45 @@ check: deps
 		{ echo "make check: the build failed"; echo "0 passed, 1 failed"; exit 1; }
 	@BUILD=$(BUILD) scripts/check.sh $(KERNELS)
 
+# make fuzz: iocp_fuzz for FUZZ_SECONDS, then trinity for TRINITY_CALLS
+# calls against /dev/iocp, on the debug kernel (FUZZ_KERNELS), from SEED.
+FUZZ_SECONDS ?= 600
+TRINITY_CALLS ?= 10000
+FUZZ_KERNELS ?= debug
+SEED ?= $(shell date +%s)
+fuzz: deps
+	@$(MAKE) --no-print-directory userspace modules-all KERNELS="$(FUZZ_KERNELS)"
+	@MODE=fuzz BUILD=$(BUILD) GUEST_TIMEOUT=$$(( $(FUZZ_SECONDS) + 2400 )) \
+	IOCP_GUEST_ARGS="iocp_fuzz_seconds=$(FUZZ_SECONDS) iocp_trinity_calls=$(TRINITY_CALLS) iocp_seed=$(SEED)" \
+		scripts/check.sh $(FUZZ_KERNELS)
+
 demo: deps
 	@$(MAKE) --no-print-directory userspace modules-all KERNELS="$(DEMO_KERNEL)"
 	@kver=$$(scripts/kernels.sh resolve $(DEMO_KERNEL) | tail -n 1); \
 	BUILD=$(BUILD) scripts/vm.sh demo $$kver; rc=$$?; \
 	tr -d '\r' <$(BUILD)/vm/$$kver/out.log; test $$rc -eq 0 && \
 	grep -q 'iocp_demo exited with status 0' $(BUILD)/vm/$$kver/out.log
+
+# The guest prints raw results; bench/report.py turns them into tables, CSV
+# and a chart in bench/results/. BENCH_ARGS go to iocp_bench (-r, -t, -w,
+# -b, -c); see Documentation/performance.rst. tsc=reliable: under TCG the
+# clocksource watchdog may otherwise drop the TSC in the middle of a run.
+bench: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bench/iocp_bench modules-all \
+		KERNELS="$(BENCH_KERNEL)"
+	@kver=$$(scripts/kernels.sh resolve $(BENCH_KERNEL) | tail -n 1); \
+	out=$(BUILD)/vm/$$kver/out.log; log=$(BUILD)/bench/vm.log; start=$$(date +%s); \
+	tail -n 0 -s 1 -F --pid=$$$$ $$out 2>/dev/null | grep --line-buffered '^P ' & \
+	while :; do cut -d' ' -f1 /proc/loadavg; sleep 10; done >$(BUILD)/bench/load.log & \
+	sampler=$$!; \
+	BUILD=$(BUILD) GUEST_TIMEOUT=$${GUEST_TIMEOUT:-780} \
+	IOCP_GUEST_ARGS="tsc=reliable iocp_bench_args=$$(echo $(BENCH_ARGS) | tr ' ' +)" \
+		scripts/vm.sh bench $$kver 2>$$log; rc=$$?; kill $$sampler; cat $$log; \
+	echo "bench: the guest ran for $$(($$(date +%s) - start)) s"; \
+	if [ $$rc -ne 0 ] || ! grep -q '^T,total' $$out; then \
+		echo "bench: the guest failed (status $$rc)"; \
+		tail -n 30 $$out $(BUILD)/vm/$$kver/console.log | tr -d '\r'; exit 1; fi; \
+	python3 bench/report.py $$out bench/results $$log $(BUILD)/bench/load.log
 
 checkpatch: $(KSRC)/.done
 	$(CHECKPATCH) --strict --no-tree -f $(wildcard module/*.[ch]) uapi/linux/iocp.h

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# check.sh KERNEL...
+# [MODE=fuzz] check.sh KERNEL...
 #
 # Run the guest tests on each kernel (scripts/vm.sh) and the documentation
 # checks on the host, print the KTAP output with per-kernel totals, and end
@@ -13,6 +13,9 @@ set -uo pipefail
 
 here=$(dirname "$0")
 build=${BUILD:-build}
+# MODE=fuzz: the guests fuzz (make fuzz) instead of running the selftests,
+# and the host checks are left out.
+mode=${MODE:-check}
 # Kernel reports: WARN/BUG/oops, lockdep (its reports start with WARNING:
 # or BUG:, plus the lines below), KASAN, hung tasks, atomic sleeps, UBSAN.
 splat='WARNING:|BUG:|Oops|Kernel panic|general protection fault|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|bad unlock balance|KASAN:|blocked for more than|hung task|sleeping function called from invalid context|UBSAN|Call Trace'
@@ -60,14 +63,14 @@ for kver in $kernels; do
 	echo "=== $kver"
 	start=$SECONDS
 	rc=0
-	"$here/vm.sh" check "$kver" || rc=$?
+	"$here/vm.sh" "$mode" "$kver" || rc=$?
 	# A guest that died before its init ran never reached the module (TCG
 	# has been seen to crash that early, rarely): boot it once more, openly.
 	if [[ $rc -ne 0 ]] && ! grep -q '^# iocp-guest: kernel' "$dir/out.log" 2>/dev/null; then
 		echo "# $kver: the guest died before its init ran; booting it again"
 		tail -n 20 "$dir/console.log" | tr -d '\r' | sed 's/^/# /'
 		rc=0
-		"$here/vm.sh" check "$kver" || rc=$?
+		"$here/vm.sh" "$mode" "$kver" || rc=$?
 	fi
 	secs=$((SECONDS - start))
 	tr -d '\r' <"$dir/out.log" 2>/dev/null
@@ -96,6 +99,14 @@ for kver in $kernels; do
 	fi
 	report "$kver" " (${secs}s)"
 done
+
+if [[ $mode == fuzz ]]; then
+	echo "=== totals"
+	printf '%s\n' "${summary[@]}"
+	echo "$total_pass passed, $total_fail failed"
+	[[ $total_fail -eq 0 ]]
+	exit
+fi
 
 echo "=== documentation (host)"
 pass=0 fail=0 skip=0

@@ -13,8 +13,10 @@ pkgs=(
 	linux-image-amd64 linux-headers-amd64
 	linux-image-6.12-amd64 linux-headers-6.12-amd64
 	linux-source-6.12
-	# guests and static checks
-	qemu-system-x86 busybox-static sparse
+	# building the debug kernel from linux-source-6.12
+	bc bison flex libelf-dev libssl-dev
+	# guests, static checks, and make fuzz's second fuzzer
+	qemu-system-x86 busybox-static sparse trinity
 	# make bench: the io_uring baseline and the chart
 	liburing-dev gnuplot-nox
 )

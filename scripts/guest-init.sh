@@ -8,6 +8,9 @@
 #   probe  print a marker and power off (does this accelerator work?)
 #   check  autoload the module, run every program in /tests, unload it
 #   demo   autoload the module, run /bin/iocp_demo
+#   fuzz   autoload the module, run iocp_fuzz and trinity, unload it
+#   bench  autoload the module, run /bin/iocp_bench with the arguments of
+#          iocp_bench_args= (+ for spaces)
 # /iocp.ko is the module; it is installed for `uname -r` at run time.
 
 /bin/busybox mkdir -p /proc /sys /dev /tmp /sbin /usr/bin /usr/sbin
@@ -85,12 +88,64 @@ if [ "$mode" = demo ]; then
 	finish
 fi
 
-for t in /tests/*; do
-	[ -x "$t" ] || continue
-	say "running ${t##*/}"
-	"$t"
-	say "${t##*/} exited with status $?"
+if [ "$mode" = bench ]; then
+	bench_args=
+	for arg in $cmdline; do
+		case $arg in
+		iocp_bench_args=*) bench_args=$(echo "${arg#*=}" | tr + ' ') ;;
+		esac
+	done
+	say "running iocp_bench $bench_args"
+	# shellcheck disable=SC2086
+	iocp_bench $bench_args
+	say "iocp_bench exited with status $?"
+	finish
+fi
+
+# fuzz (make fuzz): the fuzzer for a longer budget, then trinity against
+# /dev/iocp, instead of the selftests. iocp_fuzz_seconds=, iocp_seed= and
+# iocp_trinity_calls= on the command line set them.
+fuzz_seconds=300
+trinity_calls=100000
+seed=$(date +%s)
+for arg in $cmdline; do
+	case $arg in
+	iocp_fuzz_seconds=*) fuzz_seconds=${arg#*=} ;;
+	iocp_trinity_calls=*) trinity_calls=${arg#*=} ;;
+	iocp_seed=*) seed=${arg#*=} ;;
+	esac
 done
+
+if [ "$mode" = fuzz ]; then
+	say "running iocp_fuzz -s $seed -t $fuzz_seconds"
+	/tests/iocp_fuzz -s "$seed" -t "$fuzz_seconds" -q
+	say "iocp_fuzz exited with status $?"
+	say "running trinity -s $seed -N $trinity_calls against /dev/iocp"
+	mkdir -p /tmp/trinity && cd /tmp/trinity || exit 1
+	# Only /dev/iocp as the file victim; the usual syscalls on fds.
+	trinity --dangerous -q -s "$seed" -N "$trinity_calls" -C 2 \
+		-V /dev/iocp --disable-fds=sockets,perf,drm,memfd,testfile,pseudo \
+		-c ioctl -c poll -c ppoll -c epoll_ctl -c epoll_wait -c close \
+		-c dup -c dup2 -c fcntl -c read -c write -c select -c mmap \
+		>/tmp/trinity.log 2>&1
+	rc=$?
+	cd /tmp || exit 1
+	tail -n 5 /tmp/trinity.log | sed 's/^/# /'
+	echo "TAP version 13"
+	echo "1..1"
+	if [ $rc -eq 0 ]; then
+		echo "ok 1 trinity # $trinity_calls calls"
+	else
+		echo "not ok 1 trinity # exit status $rc"
+	fi
+else
+	for t in /tests/*; do
+		[ -x "$t" ] || continue
+		say "running ${t##*/}"
+		"$t"
+		say "${t##*/} exited with status $?"
+	done
+fi
 
 # kmemleak (debug kernel): report only objects older than 5 s, so wait,
 # then scan twice. Any leak with a module function ("[iocp]") in its

@@ -27,7 +27,14 @@ cp "$ko" "$root/iocp.ko"
 while getopts t:b: opt; do
 	case $opt in
 	t) cp "$OPTARG" "$root/tests/" ;;
-	b) cp "$OPTARG" "$root/bin/" ;;
+	b)
+		cp "$OPTARG" "$root/bin/"
+		# A dynamic program brings its libraries and loader.
+		for lib in $(ldd "$OPTARG" 2>/dev/null | grep -oE '/[^ ]+' || true); do
+			mkdir -p "$root$(dirname "$lib")"
+			cp -L "$lib" "$root$lib"
+		done
+		;;
 	*) exit 2 ;;
 	esac
 done

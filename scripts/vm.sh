@@ -36,7 +36,7 @@ boot() {
 		-no-reboot -nic none -monitor none \
 		-serial "file:$dir/console.log" -serial "file:$dir/out.log" \
 		-kernel "$image" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 iocp_mode=$what" \
+		-append "console=ttyS0 panic=-1 iocp_mode=$what ${IOCP_GUEST_ARGS:-}" \
 		</dev/null >"$dir/qemu.log" 2>&1 &
 	pid=$!
 	end=$((SECONDS + limit))
@@ -93,6 +93,12 @@ for f in "$build"/selftests/* "$build"/examples/*; do
 	*) progs+=(-b "$f") ;;
 	esac
 done
+if [[ $mode == fuzz ]]; then
+	progs+=(-b "$(command -v trinity)")
+fi
+if [[ $mode == bench ]]; then
+	progs+=(-b "$build/bench/iocp_bench")
+fi
 "$here/mkinitramfs.sh" "$initrd" "$ko" "${progs[@]}"
 
 accel=$(accel)

@@ -1,0 +1,3508 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iocp_fuzz: a seeded, multi-threaded ioctl fuzzer for /dev/iocp.
+ *
+ *   iocp_fuzz [-s SEED] [-t SECONDS] [-n THREADS] [-q]
+ *
+ *   -s SEED     seed of every random choice; by default taken from the
+ *               clock. Always printed first, as "# seed: N". Each thread's
+ *               sequence of calls is a function of (seed, round, thread);
+ *               the interleaving of the threads is not reproducible, the
+ *               calls are.
+ *   -t SECONDS  time budget (default 20).
+ *   -n THREADS  fuzzing threads per round (default 6, at most 64).
+ *   -q          no per-round lines.
+ *
+ * The defaults of -t and -n can be changed at build time with
+ * -DIOCP_FUZZ_SECONDS=N and -DIOCP_FUZZ_THREADS=N.
+ *
+ * Prints KTAP: "ok 1 fuzz" or "not ok 1 fuzz", and exits non-zero on
+ * failure. A watchdog (alarm) prints "not ok" and exits if the budget is
+ * exceeded by a margin; every blocking call has a bounded timeout (or is
+ * woken by a SHUTDOWN or by signals at the end of its round), threads are
+ * joined with timed joins and children are reaped with deadlines.
+ *
+ * The run is a series of rounds. Each round opens a fresh "accounting" port
+ * (slot 0) and two fresh "chaos" ports (slots 1 and 2), and runs THREADS
+ * threads for 0.3-2 s against them and against file descriptors that are
+ * not ports. The threads issue random SET_CONFIG, GET_CONFIG, POST, DEQUEUE
+ * (including depth queries), GET_STATS, SHUTDOWN, DISASSOCIATE, unknown
+ * ioctl numbers and known numbers with a wrong size or direction, with
+ * random counts (0, 1, small, any, IOCP_MAX_BATCH, IOCP_MAX_BATCH + 1,
+ * huge), flags (IOCP_CONFIG_IGNORE_BLOCKING and undefined bits), reserved
+ * words, timeouts (0, microseconds, milliseconds, infinite), argument and
+ * entry pointers (valid, NULL, unmapped, kernel, PROT_NONE, read-only,
+ * straddling into a PROT_NONE page), on ports, dup()ed ports, a pipe,
+ * /dev/null, an eventfd, a memfd, an O_PATH fd, a closed fd number and -1.
+ * They also poll and epoll the ports, read their fdinfo, replace chaos ports
+ * by new ones (dup2 over the fd: the old file is closed under its waiters),
+ * shut ports down under waiters, create, check exactly and close private
+ * ports, block elsewhere (sleep, poll) or yield, start bursts of short-lived
+ * threads that dequeue and exit while associated, fork children that
+ * dequeue and exit, exec, are stopped and continued, or are SIGKILLed, and,
+ * where /proc/thread-self/fail-nth exists (debug kernel), inject allocation
+ * failures (failslab's ignore-gfp-wait and verbose are set for the run and
+ * restored). The main thread posts to the accounting port and (in
+ * non-strict rounds) sends SIGUSR1 to the threads to interrupt their waits.
+ *
+ * Checks, on every call:
+ *  - the result is in the documented errno set for that call and those
+ *    arguments; where the result is determined (unreadable arguments, bad
+ *    counts or flags, a port known to be shut down, DISASSOCIATE by a thread
+ *    that cannot be associated) it must be that one. EINTR is only accepted
+ *    from a call during which the thread handled a signal (or a child was
+ *    stopped and continued); ETIMEDOUT never for an infinite timeout, never
+ *    before the timeout elapsed, and never when a SHUTDOWN of that port
+ *    completed before the deadline; ESHUTDOWN only if GET_STATS then says
+ *    the port is shut down.
+ *  - outputs: dequeued packets carry IOCP_CF_POSTED, events 0 and key/result
+ *    matching their user_data; count within [min, max]; nothing written past
+ *    count, nothing written on failure, input fields unchanged; GET_CONFIG and
+ *    GET_STATS flags known and reserved words zero.
+ *  - every GET_STATS and fdinfo snapshot: posted == dequeued + discarded +
+ *    queued; high_water >= queued; peak_running >= running; after shutdown
+ *    queued, running, blocked and threads are 0; before it threads ==
+ *    running + waiting + blocked (an associated thread is waiting, released
+ *    or running, or blocked); blocked is 0 without blocking awareness.
+ *  - packets never cross ports, are never duplicated, and a failed POST never
+ *    delivers anything (per-packet state in shared memory, updated atomically
+ *    by threads and children).
+ *  - FIFO: within a port, each dequeuer sees each poster's packets in post
+ *    order. Exception: a packet put back after EFAULT goes to the head, so
+ *    this is only enforced in rounds/ports without possible put-backs.
+ *  - in "strict" rounds (blocking awareness off, no finite timeout nor signal
+ *    on the accounting port, its concurrency value and flags unchanged)
+ *    every snapshot has running <= N, and at the end peak_running <= N. In
+ *    other rounds running may legitimately exceed N: a thread returning from
+ *    DEQUEUE with ETIMEDOUT or EINTR counts as running unconditionally (as on
+ *    Windows), and so does a blocked thread that runs again. So there
+ *    peak_running <= N is only checked if blocking awareness was off, no such
+ *    return happened on the accounting port and N was not changed.
+ *  - in "minone" rounds (every DEQUEUE on the accounting port has min <= 1)
+ *    no snapshot may show packets queued, a waiter and running < N: a freed
+ *    slot must be handed to a waiter (no lost wake-up).
+ *  - at the end of each round, once the threads are joined and the children
+ *    reaped (quiescent): waiting is 0; threads and running drop to 0 (exit
+ *    tracking; not required where the module has no scheduler notifiers and
+ *    reaps exited threads on demand); stats.posted equals the tally of
+ *    successful posts; stats.dequeued equals the tally of delivered packets
+ *    (plus at most what SIGKILLed children may have taken without recording
+ *    it); a final drain returns exactly stats.queued packets, each posted
+ *    once and never seen before; afterwards no posted packet is unaccounted
+ *    for: it was delivered or discarded by a shutdown.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <execinfo.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <linux/iocp.h>
+#include "iocp.h"
+
+#define NPORTS		3		/* slot 0: accounting port; 1..: chaos */
+#define ACCT		0
+#define MAX_THREADS	64
+#define MAX_HELPERS	4		/* short-lived threads per thread */
+#define NCTX		(MAX_THREADS + 2 + MAX_THREADS * MAX_HELPERS)	/* + main, drain, helpers */
+#define UD_MAX		(1u << 22)	/* accounting packets per round */
+#define CLOSED_FD	1000		/* a descriptor number never opened */
+#define NERR		134		/* errno buckets; the last one: others */
+#define MAX_FAIL_PRINT	40
+#define MAX_CHILD_MSG	16
+
+#define NSEC		1000000000ull
+#define MSEC		1000000ull
+#define USEC		1000ull
+
+#define ENT_SIZE	sizeof(struct iocp_completion)
+#define ENT_CAP		(IOCP_MAX_BATCH + 64)
+
+/* user_data: magic:8 slot:8 poster:8 gen:16 seq:24 */
+#define UD_MAGIC	0xA5ull
+#define SLOT_TEMP	0xE
+#define SLOT_STATIC	0xF
+#define POSTER_MAIN	254
+#define POSTER_STATIC	255
+#define POSTER_CHILD	128		/* + thread: children's posts */
+#define RES_SALT	0x5bd1e9955bd1e995ull
+#define SOFT_CAP	50000		/* queue depth above which posts stay small */
+
+enum kind {
+	K_SET_CONFIG, K_GET_CONFIG, K_POST, K_DEQUEUE, K_GET_STATS, K_SHUTDOWN,
+	K_DISASSOCIATE, K_UNKNOWN,
+	K_NIOCTL,
+	K_OPEN = K_NIOCTL, K_REOPEN, K_CLOSE, K_DUP, K_POLL, K_EPOLL,
+	K_FDINFO, K_FORK, K_KILL, K_SIGNAL, K_FAILNTH, K_SLEEP, K_THREAD,
+	K_EXEC, K_STOP,
+	K_NKINDS
+};
+
+static const char *const kind_name[K_NKINDS] = {
+	"SET_CONFIG", "GET_CONFIG", "POST", "DEQUEUE", "GET_STATS", "SHUTDOWN",
+	"DISASSOCIATE", "unknown-ioctl",
+	"open", "reopen", "close", "dup", "poll", "epoll", "fdinfo", "fork",
+	"kill", "signal", "fail-nth", "sleep", "thread", "exec", "stop",
+};
+
+/* A set of errno values (0: success). */
+typedef struct { uint64_t w[3]; } eset_t;
+
+static void es_add(eset_t *s, int e)
+{
+	if (e >= 0 && e < 192)
+		s->w[e / 64] |= 1ull << (e % 64);
+}
+
+static bool es_has(const eset_t *s, int e)
+{
+	return e >= 0 && e < 192 && ((s->w[e / 64] >> (e % 64)) & 1);
+}
+
+static const char *errname(int e)
+{
+	static __thread char buf[24];
+	const char *n;
+
+	if (!e)
+		return "success";
+	n = strerrorname_np(e);
+	if (n)
+		return n;
+	snprintf(buf, sizeof(buf), "errno %d", e);
+	return buf;
+}
+
+static void es_str(const eset_t *s, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (int e = 0; e < 192 && n < len; e++) {
+		if (es_has(s, e))
+			n += snprintf(buf + n, len - n, "%s%s", n ? ", " : "",
+				      errname(e));
+	}
+}
+
+/* A port slot. Its descriptor number never changes during a round: a new
+ * port replaces the old one with dup2(), so a number read from a slot always
+ * names a port of that slot. @gen is odd while a replacement is under way. */
+struct slot {
+	int fd;
+	atomic_uint gen;
+	/* (gen & 0xffff) << 48 | time (ns since start) a SHUTDOWN completed */
+	atomic_ullong shut;
+	atomic_uint last_queued;
+	pthread_mutex_t lock;
+};
+
+/* Shared with the children (MAP_SHARED). */
+struct shared {
+	atomic_int stop;
+	atomic_int nfail;
+	atomic_int nmsg;
+	char msg[MAX_CHILD_MSG][512];
+	uint64_t t0;
+	int round;
+	bool strict, ordered, minone;
+	uint32_t acct_conc, acct_flags;
+	atomic_ullong acct_shut_at;	/* rel. ns; 0: no mid-round shutdown */
+	atomic_int acct_shut_ticket;
+	atomic_ullong calls[K_NKINDS];
+	atomic_ullong errs[K_NIOCTL][NERR];
+	/* accounting port, this round */
+	atomic_ullong posted, dequeued, nopkt, slack, cfgchg, putback_acct;
+	atomic_uint seq;
+	/* per slot, this round: possible put-backs, order anomalies, packets
+	 * with another generation's tag, posts that may have been misdirected */
+	atomic_ullong putbacks[NPORTS], anomalies[NPORTS], tagmis[NPORTS],
+		misposts[NPORTS];
+	/* whole run */
+	atomic_ullong eshut_wakes, injected, injections, forks, kills, sigs,
+		nopkt_total, putback_total, stop_eintr;
+	atomic_ullong child_inflight[MAX_THREADS];
+	atomic_uint child_stops[MAX_THREADS];	/* SIGSTOPs sent to the child */
+	struct slot slots[NPORTS];
+	atomic_uchar ud[UD_MAX];	/* 0 free, 1 posted, 2 delivered */
+};
+
+/* The read-only page: prebuilt arguments, and zeroes to write into. */
+#define RO_NENT 48
+struct ro_layout {
+	struct iocp_dequeue_args deq[4];
+	struct iocp_post_args post[2];
+	struct iocp_config cfg, cfg_bad;
+	struct iocp_completion ent[RO_NENT];
+	unsigned char zeros[1024];
+};
+
+enum { TT_SLOT, TT_DUP, TT_NOTTY, TT_BADF };
+
+struct tgt {
+	int type, fd, slot;
+	unsigned int gen;
+	bool gen_ok;
+	const char *name;
+};
+
+struct weird {
+	int fd;
+	int type;		/* TT_NOTTY or TT_BADF */
+	const char *name;
+	bool epollable;		/* EPOLL_CTL_ADD works */
+};
+
+struct tctx {
+	int idx;
+	int poster;
+	char name[32];
+	pthread_t tid;
+	pid_t ktid;
+	bool running, is_child, no_inf;
+	uint64_t rng;
+	unsigned char *ent_end;	/* end of RW entry pages, PROT_NONE follows */
+	unsigned char *args_end;	/* end of RW args page, PROT_NONE follows */
+	int epfd;
+	int failfd;
+	uint32_t cseq;
+	bool may_be_associated;	/* a DEQUEUE (max > 0) since the state was freed */
+	uint32_t ord_gen[NPORTS];
+	int32_t ord_last[NPORTS][256];
+	unsigned int cgen[NPORTS];
+	bool cgen_ok[NPORTS];
+};
+
+static struct shared *sh;
+static struct ro_layout *g_ro;
+static unsigned char *g_none;		/* a PROT_NONE page */
+static unsigned char *g_scratch;	/* RW, written by the kernel, never read */
+static size_t page;
+static struct weird weird[10];
+static int nweird;
+static int g_epfd;			/* shared epoll instance */
+static struct tctx ctxs[NCTX];
+static struct tctx *mainc, *drainc;
+static uint64_t g_seed;
+#ifndef IOCP_FUZZ_SECONDS
+#define IOCP_FUZZ_SECONDS 20
+#endif
+#ifndef IOCP_FUZZ_THREADS
+#define IOCP_FUZZ_THREADS 6
+#endif
+static int g_nthreads = IOCP_FUZZ_THREADS;
+static double g_budget = IOCP_FUZZ_SECONDS;
+static bool g_quiet;
+static bool g_failnth;			/* fault injection usable */
+/* No blocking awareness on a default port: the module has no scheduler
+ * notifiers, and finds exited threads only when it needs their slots. */
+static bool g_lazy_exit;
+static long g_ncpus;
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread struct tctx *T;
+static __thread volatile sig_atomic_t tls_sigs;
+
+/* Fault injection settings saved for restoring. */
+struct fi_setting {
+	const char *path;
+	char saved[32];
+	size_t len;
+};
+static struct fi_setting fi_settings[] = {
+	{ "/sys/kernel/debug/failslab/ignore-gfp-wait", "", 0 },
+	{ "/sys/kernel/debug/failslab/verbose", "", 0 },
+	{ "/sys/kernel/debug/fail_page_alloc/verbose", "", 0 },
+};
+#define NFI ((int)(sizeof(fi_settings) / sizeof(fi_settings[0])))
+
+/* ------------------------------------------------------------------ */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NSEC + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t rel_ns(uint64_t t)
+{
+	return t - sh->t0;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / NSEC), (long)(ns % NSEC) };
+
+	nanosleep(&ts, NULL);
+}
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x;
+}
+
+static uint64_t rnd64(struct tctx *c)
+{
+	uint64_t z = (c->rng += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint32_t rn(struct tctx *c, uint32_t n)
+{
+	return n ? (uint32_t)(rnd64(c) % n) : 0;
+}
+
+static bool chance(struct tctx *c, unsigned int pct)
+{
+	return rn(c, 100) < pct;
+}
+
+static void fi_restore(void);
+
+static void outf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void outf(const char *fmt, ...)
+{
+	char buf[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (n > (int)sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	pthread_mutex_lock(&out_lock);
+	fwrite(buf, 1, n, stdout);
+	fflush(stdout);
+	pthread_mutex_unlock(&out_lock);
+}
+
+/* Report a failure: printed by threads, stored in shared memory by
+ * children (which must not take locks another thread may have held). */
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n, k;
+
+	n = snprintf(buf, sizeof(buf), "FAIL seed=%" PRIu64 " round=%d %s: ",
+		     g_seed, sh->round, T ? T->name : "?");
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
+	va_end(ap);
+	k = atomic_fetch_add(&sh->nfail, 1);
+	if (T && T->is_child) {
+		int m = atomic_fetch_add(&sh->nmsg, 1);
+
+		if (m < MAX_CHILD_MSG) {
+			size_t l = strlen(buf);
+
+			if (l >= sizeof(sh->msg[m]))
+				l = sizeof(sh->msg[m]) - 1;
+			memcpy(sh->msg[m], buf, l);
+			sh->msg[m][l] = 0;
+		}
+		return;
+	}
+	if (k < MAX_FAIL_PRINT)
+		outf("# %s", buf);
+	else if (k == MAX_FAIL_PRINT)
+		outf("# (further failures are counted, not printed)");
+}
+
+static void count_call(int kind, int e)
+{
+	atomic_fetch_add_explicit(&sh->calls[kind], 1, memory_order_relaxed);
+	if (kind < K_NIOCTL)
+		atomic_fetch_add_explicit(&sh->errs[kind][e < NERR ? e : NERR - 1],
+					  1, memory_order_relaxed);
+}
+
+/* ioctl: 0 or errno; counted. */
+static int xioctl(int fd, unsigned long cmd, void *arg, int kind)
+{
+	int r = ioctl(fd, cmd, arg);
+	int e = r < 0 ? errno : 0;
+
+	if (r > 0)
+		fail("%s on fd %d returned %d (positive)", kind_name[kind], fd, r);
+	count_call(kind, e);
+	return e;
+}
+
+static void fill_entry(struct iocp_completion *e, uint64_t ud)
+{
+	e->key = mix64(ud);
+	e->user_data = ud;
+	e->result = mix64(ud ^ RES_SALT);
+	e->flags = 0;
+	e->events = 0;
+}
+
+static uint64_t ud_make(unsigned int slot, unsigned int poster,
+			unsigned int gen, uint32_t seq)
+{
+	return UD_MAGIC << 56 | (uint64_t)(slot & 0xff) << 48 |
+	       (uint64_t)(poster & 0xff) << 40 | (uint64_t)(gen & 0xffff) << 24 |
+	       (seq & 0xffffff);
+}
+
+/* ------------------------------------------------------------------ */
+/* Targets                                                              */
+
+static bool is_port(const struct tgt *t)
+{
+	return t->type == TT_SLOT || t->type == TT_DUP;
+}
+
+static void slot_tgt(struct tgt *t, int s)
+{
+	memset(t, 0, sizeof(*t));
+	t->type = TT_SLOT;
+	t->slot = s;
+	t->fd = sh->slots[s].fd;
+	t->name = s == ACCT ? "accounting port" : "chaos port";
+}
+
+static void weird_tgt(struct tctx *c, struct tgt *t)
+{
+	const struct weird *w = &weird[rn(c, nweird)];
+
+	memset(t, 0, sizeof(*t));
+	t->type = w->type;
+	t->fd = w->fd;
+	t->slot = -1;
+	t->name = w->name;
+}
+
+/* Pick a target: pa% the accounting port, pc% a chaos port, else not a port. */
+static void pick_tgt(struct tctx *c, struct tgt *t, unsigned int pa,
+		     unsigned int pc)
+{
+	unsigned int r = rn(c, 100);
+
+	if (r < pa)
+		slot_tgt(t, ACCT);
+	else if (r < pa + pc)
+		slot_tgt(t, 1 + rn(c, NPORTS - 1));
+	else
+		weird_tgt(c, t);
+}
+
+/* Read the generation before a call. */
+static void tgt_begin(struct tctx *c, struct tgt *t)
+{
+	if (t->type != TT_SLOT)
+		return;
+	if (c->is_child) {
+		t->gen = c->cgen[t->slot];
+		t->gen_ok = c->cgen_ok[t->slot];
+		return;
+	}
+	t->gen = atomic_load(&sh->slots[t->slot].gen);
+	t->gen_ok = !(t->gen & 1);
+}
+
+/* Did the call surely reach the port of generation t->gen? */
+static bool tgt_stable(struct tctx *c, const struct tgt *t)
+{
+	if (t->type == TT_DUP || (t->type == TT_SLOT && c->is_child))
+		return t->gen_ok;
+	if (t->type != TT_SLOT)
+		return false;
+	return t->gen_ok && atomic_load(&sh->slots[t->slot].gen) == t->gen;
+}
+
+/* When a SHUTDOWN of this port completed (ns since start), or 0. */
+static uint64_t tgt_shut_ns(const struct tgt *t)
+{
+	uint64_t r;
+
+	if (!is_port(t) || !t->gen_ok)
+		return 0;
+	r = atomic_load(&sh->slots[t->slot].shut);
+	if (!r || (r >> 48) != (t->gen & 0xffff))
+		return 0;
+	return r & ((1ull << 48) - 1);
+}
+
+static void tgt_note_shut(const struct tgt *t, uint64_t when)
+{
+	struct slot *sl;
+	uint64_t cur, val;
+
+	if (!is_port(t) || !t->gen_ok)
+		return;
+	sl = &sh->slots[t->slot];
+	val = (uint64_t)(t->gen & 0xffff) << 48 | (when & ((1ull << 48) - 1));
+	cur = atomic_load(&sl->shut);
+	for (;;) {
+		if (atomic_load(&sl->gen) != t->gen)
+			return;
+		if (cur && (cur >> 48) == (t->gen & 0xffff) && (cur & ((1ull << 48) - 1)) <= when)
+			return;
+		if (atomic_compare_exchange_weak(&sl->shut, &cur, val))
+			return;
+	}
+}
+
+static const char *tdesc(const struct tgt *t, char *b, size_t n)
+{
+	switch (t->type) {
+	case TT_SLOT:
+		snprintf(b, n, "fd %d (%s, slot %d, gen %u)", t->fd, t->name,
+			 t->slot, t->gen);
+		break;
+	case TT_DUP:
+		snprintf(b, n, "fd %d (dup of slot %d gen %u%s)", t->fd,
+			 t->slot, t->gen, t->gen_ok ? "" : "?");
+		break;
+	default:
+		snprintf(b, n, "fd %d (%s)", t->fd, t->name);
+	}
+	return b;
+}
+
+/* Results on something that is not a port. */
+static bool check_not_port(const struct tgt *t, int kind, int e, const char *what)
+{
+	int want = t->type == TT_BADF ? EBADF : ENOTTY;
+	char b[96];
+
+	if (is_port(t))
+		return false;
+	if (e != want)
+		fail("%s%s on %s: got %s, expected %s", kind_name[kind], what,
+		     tdesc(t, b, sizeof(b)), errname(e), errname(want));
+	return true;
+}
+
+static void bad_result(int kind, const struct tgt *t, int e, const eset_t *ok,
+		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void bad_result(int kind, const struct tgt *t, int e, const eset_t *ok,
+		       const char *fmt, ...)
+{
+	char args[400], set[200], b[96];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	es_str(ok, set, sizeof(set));
+	fail("%s(%s, %s): got %s, expected one of {%s}", kind_name[kind],
+	     tdesc(t, b, sizeof(b)), args, errname(e), set);
+}
+
+/* ------------------------------------------------------------------ */
+/* Random values and pointers                                           */
+
+static void *bad_ptr(struct tctx *c)
+{
+	switch (rn(c, 7)) {
+	case 0:
+		return NULL;
+	case 1:
+		return (void *)0x10000ul;	/* below mmap_min_addr */
+	case 2:
+		return g_none;
+	case 3:
+		return g_none + rn(c, page);
+	case 4:
+		return (void *)0xffffffff81000000ul;	/* kernel */
+	case 5:
+		return (void *)0x0000800000000000ul;	/* beyond user space */
+	default:
+		return (void *)(~0ul - rn(c, 64));
+	}
+}
+
+static const char *ptrdesc(const void *p, char *b, size_t n)
+{
+	uintptr_t v = (uintptr_t)p;
+
+	if (!p)
+		snprintf(b, n, "NULL");
+	else if (v >= (uintptr_t)g_none && v < (uintptr_t)g_none + page)
+		snprintf(b, n, "PROT_NONE+%#lx", (unsigned long)(v - (uintptr_t)g_none));
+	else if (v >= (uintptr_t)g_ro && v < (uintptr_t)g_ro + sizeof(*g_ro))
+		snprintf(b, n, "read-only+%#lx", (unsigned long)(v - (uintptr_t)g_ro));
+	else if (T && v < (uintptr_t)T->ent_end && v + 65536 >= (uintptr_t)T->ent_end)
+		snprintf(b, n, "entries-end-%#lx", (unsigned long)((uintptr_t)T->ent_end - v));
+	else if (T && v < (uintptr_t)T->args_end && v + page >= (uintptr_t)T->args_end)
+		snprintf(b, n, "args-end-%#lx", (unsigned long)((uintptr_t)T->args_end - v));
+	else
+		snprintf(b, n, "%#lx", (unsigned long)v);
+	return b;
+}
+
+static uint32_t pick_huge(struct tctx *c)
+{
+	static const uint32_t h[] = {
+		0x80000000u, 0xffffffffu, 0x10000u, 2 * IOCP_MAX_BATCH,
+		IOCP_MAX_BATCH + 2, 0x7fffffffu,
+	};
+
+	return h[rn(c, sizeof(h) / sizeof(h[0]))];
+}
+
+static uint32_t pick_count(struct tctx *c)
+{
+	unsigned int r = rn(c, 100);
+
+	if (r < 5)
+		return 0;
+	if (r < 40)
+		return 1;
+	if (r < 75)
+		return 2 + rn(c, 15);
+	if (r < 87)
+		return 1 + rn(c, IOCP_MAX_BATCH);
+	if (r < 92)
+		return IOCP_MAX_BATCH;
+	if (r < 96)
+		return IOCP_MAX_BATCH + 1;
+	return pick_huge(c);
+}
+
+static uint32_t pick_max(struct tctx *c)
+{
+	unsigned int r = rn(c, 100);
+
+	if (r < 8)
+		return 0;
+	if (r < 35)
+		return 1;
+	if (r < 70)
+		return 2 + rn(c, 15);
+	if (r < 85)
+		return 1 + rn(c, IOCP_MAX_BATCH);
+	if (r < 92)
+		return IOCP_MAX_BATCH;
+	if (r < 96)
+		return IOCP_MAX_BATCH + 1;
+	return pick_huge(c);
+}
+
+static uint32_t pick_min(struct tctx *c, uint32_t max, bool minone)
+{
+	unsigned int r = rn(c, 100);
+
+	if (minone)
+		return r < 95 ? rn(c, 2) : max + 1;
+	if (r < 35)
+		return 0;
+	if (r < 60)
+		return 1;
+	if (r < 80)
+		return rn(c, max + 1);
+	if (r < 90)
+		return max;
+	if (r < 95)
+		return max + 1;
+	return pick_huge(c);
+}
+
+static uint32_t pick_flags(struct tctx *c)
+{
+	return chance(c, 5) ? 1u << rn(c, 32) : 0;
+}
+
+/* SET_CONFIG flags: 0, IOCP_CONFIG_IGNORE_BLOCKING or an undefined bit. */
+static uint32_t pick_cfg_flags(struct tctx *c)
+{
+	unsigned int r = rn(c, 100);
+
+	if (r < 75)
+		return 0;
+	if (r < 93)
+		return IOCP_CONFIG_IGNORE_BLOCKING;
+	return (1u << (1 + rn(c, 31))) | (r & 1);
+}
+
+static uint32_t pick_conc(struct tctx *c)
+{
+	static const uint32_t v[] = { 0, 1, 1, 2, 2, 3, 4, 8, 64, 0xffffffffu };
+
+	return chance(c, 5) ? (uint32_t)rnd64(c) : v[rn(c, sizeof(v) / sizeof(v[0]))];
+}
+
+static uint32_t pick_mq(struct tctx *c)
+{
+	static const uint32_t v[] = {
+		0, 1, 2, 16, 1024, 4096, 65536, IOCP_MAX_QUEUED_LIMIT,
+		IOCP_MAX_QUEUED_LIMIT + 1, 0xffffffffu,
+	};
+
+	return chance(c, 10) ? 1 + rn(c, IOCP_MAX_QUEUED_LIMIT) : v[rn(c, sizeof(v) / sizeof(v[0]))];
+}
+
+/* Timeout of a DEQUEUE on target @t. Infinite waits are only used where
+ * something is sure to end them: the SHUTDOWN of the accounting port at the
+ * end of a strict round, or the signals at the end of other rounds. */
+static uint64_t pick_timeout(struct tctx *c, const struct tgt *t)
+{
+	bool acct = is_port(t) && t->slot == ACCT;
+	bool inf_ok = !c->is_child && !c->no_inf && !sh->strict;
+	unsigned int r;
+
+	if (acct && sh->strict)
+		return chance(c, 50) ? IOCP_INFINITE : 30 * NSEC;
+	r = rn(c, 100);
+	if (r < 30)
+		return 0;
+	if (r < 50)
+		return USEC + rn(c, 100 * USEC);
+	if (r < 85)
+		return MSEC + rn(c, 10 * MSEC);
+	if (r < 98 || !inf_ok || !acct)
+		return 10 * MSEC + rn(c, 40 * MSEC);
+	switch (rn(c, 3)) {
+	case 0:
+		return IOCP_INFINITE;
+	case 1:
+		return IOCP_INFINITE - 1;
+	default:
+		return 1ull << 62;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Statistics checks                                                    */
+
+static uint32_t eff_conc(uint32_t conc)
+{
+	return conc ? conc : (uint32_t)g_ncpus;
+}
+
+static void check_stats(struct tctx *c, const struct tgt *t, const struct iocp_stats *st,
+			bool stable, const char *what)
+{
+	bool acct = is_port(t) && t->slot == ACCT && stable;
+	bool shut = st->flags & IOCP_STATS_SHUTDOWN;
+	char b[96];
+
+	(void)c;
+	tdesc(t, b, sizeof(b));
+	for (int i = 0; i < 3; i++) {
+		if (st->reserved[i])
+			fail("%s on %s: reserved[%d] = %#x", what, b, i, st->reserved[i]);
+	}
+	if (st->flags & ~(uint32_t)(IOCP_STATS_SHUTDOWN | IOCP_STATS_EXIT_TRACKING |
+				    IOCP_STATS_BLOCKING_AWARE))
+		fail("%s on %s: unknown flags %#x", what, b, st->flags);
+	if (!(st->flags & IOCP_STATS_EXIT_TRACKING))
+		fail("%s on %s: IOCP_STATS_EXIT_TRACKING missing", what, b);
+	if (st->posted != st->dequeued + st->discarded + st->queued)
+		fail("%s on %s: posted %llu != dequeued %llu + discarded %llu + queued %u",
+		     what, b, (unsigned long long)st->posted,
+		     (unsigned long long)st->dequeued,
+		     (unsigned long long)st->discarded, st->queued);
+	if (st->high_water < st->queued)
+		fail("%s on %s: high_water %u < queued %u", what, b, st->high_water, st->queued);
+	if (st->peak_running < st->running)
+		fail("%s on %s: peak_running %u < running %u", what, b,
+		     st->peak_running, st->running);
+	if (!st->concurrency)
+		fail("%s on %s: effective concurrency 0", what, b);
+	if (shut) {
+		if (st->queued || st->running || st->threads || st->blocked)
+			fail("%s on %s: shut down but queued %u running %u threads %u blocked %u",
+			     what, b, st->queued, st->running, st->threads, st->blocked);
+	} else if (st->threads != st->running + st->waiting + st->blocked) {
+		/* an associated thread is waiting, running or blocked */
+		fail("%s on %s: threads %u != running %u + waiting %u + blocked %u",
+		     what, b, st->threads, st->running, st->waiting, st->blocked);
+	}
+	if (!(st->flags & IOCP_STATS_BLOCKING_AWARE) && st->blocked)
+		fail("%s on %s: blocked %u without blocking awareness", what, b, st->blocked);
+	if (acct && !shut) {
+		if (sh->strict && st->running > st->concurrency)
+			fail("%s on %s: strict round, running %u > concurrency %u",
+			     what, b, st->running, st->concurrency);
+		if (sh->strict && st->concurrency != eff_conc(sh->acct_conc))
+			fail("%s on %s: strict round, concurrency %u, configured %u",
+			     what, b, st->concurrency, sh->acct_conc);
+		if (sh->strict && (st->flags & IOCP_STATS_BLOCKING_AWARE))
+			fail("%s on %s: strict round, blocking awareness on, configured off",
+			     what, b);
+		if (sh->minone && st->queued && st->waiting &&
+		    st->running < st->concurrency)
+			fail("%s on %s: %u queued, %u waiting (all with min <= 1) and running %u < concurrency %u: a waiter was not released",
+			     what, b, st->queued, st->waiting, st->running,
+			     st->concurrency);
+	}
+	if (stable && is_port(t))
+		atomic_store(&sh->slots[t->slot].last_queued, st->queued);
+}
+
+/* After ESHUTDOWN: the port must say it is shut down. */
+static void verify_shut(struct tctx *c, const struct tgt *t, const char *what)
+{
+	struct iocp_stats st;
+	int e;
+
+	memset(&st, 0xcc, sizeof(st));
+	e = xioctl(t->fd, IOCP_IOC_GET_STATS, &st, K_GET_STATS);
+	if (e) {
+		fail("GET_STATS after %s returned ESHUTDOWN failed: %s", what, errname(e));
+		return;
+	}
+	if (!tgt_stable(c, t))
+		return;
+	if (!(st.flags & IOCP_STATS_SHUTDOWN)) {
+		char b[96];
+
+		fail("%s on %s returned ESHUTDOWN, but the port is not shut down (stats flags %#x)",
+		     what, tdesc(t, b, sizeof(b)), st.flags);
+	}
+	check_stats(c, t, &st, true, "GET_STATS after ESHUTDOWN");
+}
+
+/* ------------------------------------------------------------------ */
+/* Delivered packets                                                    */
+
+static void take_packets(struct tctx *c, const struct tgt *t, bool stable,
+			 const struct iocp_completion *e, uint32_t n)
+{
+	bool to_acct = is_port(t) && t->slot == ACCT;
+	unsigned int acct_gen = atomic_load(&sh->slots[ACCT].gen) & 0xffff;
+	uint64_t nacct = 0;
+	char b[96];
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct iocp_completion *p = &e[i];
+		uint64_t ud = p->user_data;
+		unsigned int slot = (ud >> 48) & 0xff, poster = (ud >> 40) & 0xff;
+		unsigned int gen = (ud >> 24) & 0xffff;
+		uint32_t seq = ud & 0xffffff;
+
+		if (p->flags != IOCP_CF_POSTED || p->events)
+			fail("DEQUEUE on %s: packet %u/%u has flags %#x events %#x",
+			     tdesc(t, b, sizeof(b)), i, n, p->flags, p->events);
+		if ((ud >> 56) != UD_MAGIC || p->key != mix64(ud) ||
+		    p->result != mix64(ud ^ RES_SALT)) {
+			fail("DEQUEUE on %s: packet %u/%u corrupt: key %#llx user_data %#llx result %#llx",
+			     tdesc(t, b, sizeof(b)), i, n,
+			     (unsigned long long)p->key, (unsigned long long)ud,
+			     (unsigned long long)p->result);
+			continue;
+		}
+		if (slot == ACCT) {
+			unsigned char old = 1;
+
+			nacct++;
+			if (!to_acct)
+				fail("DEQUEUE on %s returned a packet of the accounting port (user_data %#llx)",
+				     tdesc(t, b, sizeof(b)), (unsigned long long)ud);
+			if (gen != acct_gen) {
+				fail("DEQUEUE on %s: packet of round tag %u in round tag %u (user_data %#llx)",
+				     tdesc(t, b, sizeof(b)), gen, acct_gen,
+				     (unsigned long long)ud);
+				continue;
+			}
+			if (seq >= atomic_load(&sh->seq) || seq >= UD_MAX) {
+				fail("DEQUEUE on %s: packet %u never posted", tdesc(t, b, sizeof(b)), seq);
+				continue;
+			}
+			if (!atomic_compare_exchange_strong(&sh->ud[seq], &old, 2))
+				fail("DEQUEUE on %s: packet %u (user_data %#llx) %s",
+				     tdesc(t, b, sizeof(b)), seq, (unsigned long long)ud,
+				     old == 2 ? "delivered twice" :
+				     "was never queued (its POST failed or was not made)");
+		} else if (slot == SLOT_STATIC) {
+			if (to_acct)
+				fail("DEQUEUE on the accounting port returned a static packet");
+			continue;
+		} else if (slot == SLOT_TEMP) {
+			fail("DEQUEUE on %s returned a packet posted to a private port (user_data %#llx)",
+			     tdesc(t, b, sizeof(b)), (unsigned long long)ud);
+			continue;
+		} else if (slot < NPORTS) {
+			if (!is_port(t) || t->slot != (int)slot) {
+				fail("DEQUEUE on %s returned a packet posted to slot %u (user_data %#llx)",
+				     tdesc(t, b, sizeof(b)), slot, (unsigned long long)ud);
+				continue;
+			}
+			if (stable && gen != (t->gen & 0xffff))
+				atomic_fetch_add(&sh->tagmis[slot], 1);
+		} else {
+			fail("DEQUEUE on %s: packet with slot %u", tdesc(t, b, sizeof(b)), slot);
+			continue;
+		}
+		/* FIFO per poster */
+		if (poster < MAX_THREADS || poster == POSTER_MAIN) {
+			if (c->ord_gen[slot] != gen) {
+				c->ord_gen[slot] = gen;
+				for (int k = 0; k < 256; k++)
+					c->ord_last[slot][k] = -1;
+			}
+			if ((int32_t)seq <= c->ord_last[slot][poster]) {
+				if (slot == ACCT && sh->ordered)
+					fail("DEQUEUE on the accounting port: packet %u of poster %u after its packet %d (FIFO order broken)",
+					     seq, poster, c->ord_last[slot][poster]);
+				else
+					atomic_fetch_add(&sh->anomalies[slot], 1);
+			}
+			c->ord_last[slot][poster] = seq;
+		}
+	}
+	if (nacct)
+		atomic_fetch_add(&sh->dequeued, nacct);
+}
+
+/* ------------------------------------------------------------------ */
+/* The ioctls                                                           */
+
+enum { AM_VALID, AM_BAD, AM_STRADDLE, AM_RO };
+enum { EM_VALID, EM_STRADDLE, EM_RO, EM_NULL, EM_BAD };
+
+/* Place an argument struct of @size bytes. */
+static void *place_args(struct tctx *c, int am, size_t size)
+{
+	switch (am) {
+	case AM_BAD:
+		return bad_ptr(c);
+	case AM_STRADDLE:
+		return c->args_end - 1 - rn(c, size - 1);
+	default:
+		return chance(c, 50) ? c->args_end - size : c->args_end - page;
+	}
+}
+
+static void put_args(void *a, int am, const void *v, size_t size, struct tctx *c)
+{
+	if (am == AM_VALID)
+		memcpy(a, v, size);
+	else if (am == AM_STRADDLE)
+		memcpy(a, v, (size_t)(c->args_end - (unsigned char *)a));
+}
+
+static int pick_am(struct tctx *c, bool ro_ok)
+{
+	unsigned int r = rn(c, 100);
+
+	if (r < 6)
+		return AM_BAD;
+	if (r < 12)
+		return AM_STRADDLE;
+	if (r < 17 && ro_ok)
+		return AM_RO;
+	return AM_VALID;
+}
+
+static void do_dequeue(struct tctx *c, struct tgt *t, bool force_valid)
+{
+	bool acct = is_port(t) && t->slot == ACCT;
+	bool strict = acct && sh->strict, careful = acct && sh->ordered;
+	bool minone = acct && sh->minone;
+	struct iocp_dequeue_args v, *a;
+	unsigned char *ebuf = NULL;
+	uint32_t wr = 0, m = 0;
+	int am, em = EM_VALID, e, h0;
+	unsigned int s0;
+	uint64_t t0, t1, sn;
+	bool stable, args_rd, args_wr, poisoned = false;
+	eset_t ok = { { 0 } };
+	char pb[48], eb[48];
+
+	am = force_valid ? AM_VALID : pick_am(c, !strict && !careful);
+	memset(&v, 0, sizeof(v));
+	if (am == AM_RO) {
+		unsigned int i = rn(c, 4);
+
+		if (minone && i == 1)
+			i = 0;
+		a = &g_ro->deq[i];
+		v = *a;
+		wr = v.max;	/* entries go to the scratch area */
+	} else {
+		a = place_args(c, am, sizeof(*a));
+		if (force_valid) {
+			v.max = 1 + rn(c, 8);
+			v.min = rn(c, 2);
+		} else {
+			v.max = pick_max(c);
+			v.min = pick_min(c, v.max, minone);
+			v.flags = pick_flags(c);
+		}
+		v.timeout_ns = pick_timeout(c, t);
+		if (force_valid && !strict && v.timeout_ns > 10 * MSEC)
+			v.timeout_ns = rn(c, 2) * MSEC;
+		v.count = (uint32_t)rnd64(c);
+		m = v.max <= IOCP_MAX_BATCH ? v.max : 1;
+		unsigned int r = force_valid || careful ? 0 : rn(c, 100);
+
+		if (r < 80) {
+			em = EM_VALID;
+			ebuf = c->ent_end - (size_t)(m + 1) * ENT_SIZE;
+			memset(ebuf, 0xcc, (size_t)(m + 1) * ENT_SIZE);
+			poisoned = true;
+			wr = v.max;
+		} else if (r < 87) {
+			uint32_t j = m ? rn(c, m) : 0;
+
+			em = EM_STRADDLE;
+			ebuf = c->ent_end - (size_t)j * ENT_SIZE - (chance(c, 50) ? 0 : 8 + rn(c, 24));
+			wr = j;
+		} else if (r < 92) {
+			em = EM_RO;
+			ebuf = g_ro->zeros;
+		} else if (r < 96) {
+			em = EM_NULL;
+		} else {
+			em = EM_BAD;
+			ebuf = bad_ptr(c);
+		}
+		v.entries = (uintptr_t)ebuf;
+		put_args(a, am, &v, sizeof(v), c);
+	}
+	args_rd = am == AM_VALID || am == AM_RO;
+	args_wr = am == AM_VALID;
+	(void)em;
+
+	tgt_begin(c, t);
+	if (acct && c->is_child && args_rd)
+		atomic_store(&sh->child_inflight[c->idx], v.max);
+	if (is_port(t) && args_rd && v.max)
+		c->may_be_associated = true;
+	h0 = tls_sigs;
+	s0 = c->is_child ? atomic_load(&sh->child_stops[c->idx]) : 0;
+	t0 = now_ns();
+	e = xioctl(t->fd, IOCP_IOC_DEQUEUE, a, K_DEQUEUE);
+	t1 = now_ns();
+	if (check_not_port(t, K_DEQUEUE, e, ""))
+		return;
+	stable = tgt_stable(c, t);
+	sn = stable ? tgt_shut_ns(t) : 0;
+
+	if (!args_rd) {
+		es_add(&ok, EFAULT);
+	} else if (v.flags || v.max > IOCP_MAX_BATCH || v.min > v.max) {
+		es_add(&ok, EINVAL);
+	} else if (sn && sn < rel_ns(t0)) {
+		es_add(&ok, ESHUTDOWN);
+	} else if (!v.max) {
+		es_add(&ok, ESHUTDOWN);
+		es_add(&ok, args_wr ? 0 : EFAULT);
+	} else {
+		es_add(&ok, ESHUTDOWN);
+		es_add(&ok, ENOMEM);
+		if (v.timeout_ns != IOCP_INFINITE)
+			es_add(&ok, ETIMEDOUT);
+		/* A signal handler ran, or the child was stopped and continued:
+		 * the wait returns EINTR and is not restarted. */
+		if (tls_sigs != h0 ||
+		    (c->is_child && atomic_load(&sh->child_stops[c->idx]) != s0))
+			es_add(&ok, EINTR);
+		if (!args_wr || wr < v.max)
+			es_add(&ok, EFAULT);
+		if (args_wr && wr >= (v.min ? v.min : 1))
+			es_add(&ok, 0);
+	}
+#define DQ_FMT "args %s%s entries %s max %u min %u flags %#x timeout %llu, after %.3f ms"
+#define DQ_ARGS ptrdesc(a, pb, sizeof(pb)), am == AM_STRADDLE ? " (straddling)" : "", \
+		ptrdesc(ebuf ? ebuf : (void *)(uintptr_t)v.entries, eb, sizeof(eb)), \
+		v.max, v.min, v.flags, (unsigned long long)v.timeout_ns, (t1 - t0) / 1e6
+	if (!es_has(&ok, e)) {
+		bad_result(K_DEQUEUE, t, e, &ok, DQ_FMT, DQ_ARGS);
+		if (e == ESHUTDOWN && stable)
+			verify_shut(c, t, "DEQUEUE");
+		return;
+	}
+	if (e == ETIMEDOUT) {
+		uint64_t deadline = v.timeout_ns > 3600 * NSEC ? UINT64_MAX : rel_ns(t0) + v.timeout_ns;
+
+		if (t1 - t0 < v.timeout_ns)
+			bad_result(K_DEQUEUE, t, e, &ok, "before the timeout elapsed: " DQ_FMT, DQ_ARGS);
+		sn = stable ? tgt_shut_ns(t) : 0;
+		if (sn && sn < deadline)
+			bad_result(K_DEQUEUE, t, e, &ok,
+				   DQ_FMT ", though SHUTDOWN completed %.3f ms before the deadline",
+				   DQ_ARGS, (deadline - sn) / 1e6);
+	}
+	if (e == EINTR && tls_sigs == h0)
+		atomic_fetch_add(&sh->stop_eintr, 1);	/* no handler ran */
+	if (acct && (e == ETIMEDOUT || e == EINTR) && v.max && args_rd && !v.flags &&
+	    v.max <= IOCP_MAX_BATCH && v.min <= v.max) {
+		atomic_fetch_add(&sh->nopkt, 1);
+		atomic_fetch_add(&sh->nopkt_total, 1);
+	}
+	if (e == EFAULT && args_rd && v.max && !v.flags && v.max <= IOCP_MAX_BATCH &&
+	    v.min <= v.max) {
+		/* maybe a put-back */
+		atomic_fetch_add(&sh->putbacks[t->slot], 1);
+		atomic_fetch_add(&sh->putback_total, 1);
+		if (acct)
+			atomic_fetch_add(&sh->putback_acct, 1);
+	}
+	if (e == ESHUTDOWN) {
+		if (t1 - t0 > MSEC)
+			atomic_fetch_add(&sh->eshut_wakes, 1);
+		if (stable)
+			verify_shut(c, t, "DEQUEUE");
+	}
+	if (args_wr) {
+		if (a->entries != v.entries || a->timeout_ns != v.timeout_ns ||
+		    a->max != v.max || a->min != v.min || a->flags != v.flags)
+			bad_result(K_DEQUEUE, t, e, &ok, "input fields changed: " DQ_FMT, DQ_ARGS);
+		if (e && a->count != v.count)
+			bad_result(K_DEQUEUE, t, e, &ok, DQ_FMT ", count written on failure (%u)",
+				   DQ_ARGS, a->count);
+	}
+	if (!e && v.max) {
+		uint32_t n = a->count, need = v.min ? v.min : 1;
+
+		if (n < need || n > v.max || n > wr) {
+			bad_result(K_DEQUEUE, t, e, &ok, DQ_FMT ", count %u out of range", DQ_ARGS, n);
+		} else {
+			take_packets(c, t, stable, (const struct iocp_completion *)ebuf, n);
+			if (poisoned) {
+				for (size_t k = (size_t)n * ENT_SIZE; k < (size_t)(m + 1) * ENT_SIZE; k++) {
+					if (ebuf[k] != 0xcc) {
+						bad_result(K_DEQUEUE, t, e, &ok,
+							   DQ_FMT ", byte %zu written beyond count %u",
+							   DQ_ARGS, k, n);
+						break;
+					}
+				}
+			}
+		}
+	} else if (!e && stable) {
+		atomic_store(&sh->slots[t->slot].last_queued, a->count);
+	}
+	if (e && e != EFAULT && poisoned) {
+		for (size_t k = 0; k < (size_t)(m + 1) * ENT_SIZE; k++) {
+			if (ebuf[k] != 0xcc) {
+				bad_result(K_DEQUEUE, t, e, &ok,
+					   DQ_FMT ", entries written on failure (byte %zu)", DQ_ARGS, k);
+				break;
+			}
+		}
+	}
+	if (acct && c->is_child)
+		atomic_store(&sh->child_inflight[c->idx], 0);
+#undef DQ_FMT
+#undef DQ_ARGS
+}
+
+static uint64_t est_queued(const struct tgt *t)
+{
+	if (!is_port(t))
+		return 0;
+	if (t->slot == ACCT) {
+		uint64_t p = atomic_load(&sh->posted), d = atomic_load(&sh->dequeued);
+
+		return p > d ? p - d : 0;
+	}
+	return atomic_load(&sh->slots[t->slot].last_queued);
+}
+
+static void do_post(struct tctx *c, struct tgt *t, bool force_valid)
+{
+	bool acct = is_port(t) && t->slot == ACCT;
+	struct iocp_post_args v, *a;
+	struct iocp_completion *ebuf = NULL;
+	uint32_t rd = 0, base = 0, nmark = 0;
+	int am, em = EM_VALID, e, inval = -1;
+	uint64_t t0, t1, sn;
+	bool stable, args_rd;
+	eset_t ok = { { 0 } };
+	char pb[48], eb[48];
+
+	am = force_valid ? AM_VALID : pick_am(c, !acct);
+	memset(&v, 0, sizeof(v));
+	tgt_begin(c, t);
+	if (am == AM_RO) {
+		a = &g_ro->post[rn(c, 2)];
+		v = *a;
+		rd = v.count;
+		ebuf = (struct iocp_completion *)(uintptr_t)v.entries;
+	} else {
+		a = place_args(c, am, sizeof(*a));
+		v.count = force_valid ? 1 + rn(c, 8) : pick_count(c);
+		v.flags = force_valid ? 0 : pick_flags(c);
+		if (v.count >= 1 && v.count <= IOCP_MAX_BATCH && est_queued(t) > SOFT_CAP)
+			v.count = 1 + rn(c, 2);
+		uint32_t m = v.count <= ENT_CAP ? v.count : ENT_CAP;
+		unsigned int r = force_valid ? 0 : rn(c, 100);
+
+		if (r < 85 || (acct && r < 92)) {
+			em = EM_VALID;
+			ebuf = (struct iocp_completion *)(c->ent_end - (size_t)m * ENT_SIZE);
+			rd = v.count;
+		} else if (r < 92) {
+			em = EM_RO;
+			ebuf = g_ro->ent;
+			if (v.count > RO_NENT)
+				v.count = 1 + rn(c, RO_NENT);
+			rd = v.count;
+		} else if (r < 96) {
+			uint32_t j = m ? rn(c, m) : 0;
+
+			em = EM_STRADDLE;
+			ebuf = (struct iocp_completion *)(c->ent_end - (size_t)j * ENT_SIZE -
+							  (chance(c, 50) ? 0 : 8 + rn(c, 24)));
+			rd = j;
+			m = j + 1;
+		} else if (r < 98) {
+			em = EM_NULL;
+			m = 0;
+		} else {
+			em = EM_BAD;
+			ebuf = bad_ptr(c);
+			m = 0;
+		}
+		if (em == EM_VALID || em == EM_STRADDLE) {
+			bool valid_call = !v.flags && v.count && v.count <= IOCP_MAX_BATCH &&
+					  am != AM_BAD && am != AM_STRADDLE;
+
+			if (acct && valid_call) {
+				base = atomic_fetch_add(&sh->seq, v.count);
+				if (base + (uint64_t)v.count > UD_MAX)
+					return;	/* out of packet numbers this round */
+				nmark = v.count;
+				for (uint32_t i = 0; i < nmark; i++)
+					atomic_store(&sh->ud[base + i], 1);
+			}
+			for (uint32_t i = 0; i < m; i++) {
+				struct iocp_completion tmp;
+				uint64_t ud;
+				size_t avail = (size_t)(c->ent_end - (unsigned char *)&ebuf[i]);
+
+				if (acct)
+					ud = ud_make(ACCT, c->poster, t->gen, base + i);
+				else if (is_port(t))
+					ud = ud_make(t->slot, c->poster, t->gen, c->cseq++);
+				else
+					ud = ud_make(SLOT_STATIC, POSTER_STATIC, 0, i);
+				fill_entry(&tmp, ud);
+				memcpy(&ebuf[i], &tmp, avail < ENT_SIZE ? avail : ENT_SIZE);
+			}
+			if (!force_valid && em == EM_VALID && v.count && v.count <= m && chance(c, 6)) {
+				inval = rn(c, v.count);
+				if (chance(c, 50))
+					ebuf[inval].flags = 1u << rn(c, 32);
+				else
+					ebuf[inval].events = 1u << rn(c, 32);
+			}
+		}
+		v.entries = (uintptr_t)ebuf;
+		put_args(a, am, &v, sizeof(v), c);
+	}
+	args_rd = am == AM_VALID || am == AM_RO;
+
+	t0 = now_ns();
+	e = xioctl(t->fd, IOCP_IOC_POST, a, K_POST);
+	t1 = now_ns();
+	if (!check_not_port(t, K_POST, e, "")) {
+		stable = tgt_stable(c, t);
+		sn = stable ? tgt_shut_ns(t) : 0;
+		if (!args_rd) {
+			es_add(&ok, EFAULT);
+		} else if (v.flags || !v.count || v.count > IOCP_MAX_BATCH) {
+			es_add(&ok, EINVAL);
+		} else if (sn && sn < rel_ns(t0)) {
+			es_add(&ok, ESHUTDOWN);
+		} else {
+			es_add(&ok, ESHUTDOWN);
+			es_add(&ok, EAGAIN);
+			es_add(&ok, ENOMEM);
+			if (rd < v.count)
+				es_add(&ok, EFAULT);
+			if (inval >= 0)
+				es_add(&ok, EINVAL);
+			if (rd >= v.count && inval < 0)
+				es_add(&ok, 0);
+		}
+		if (!es_has(&ok, e))
+			bad_result(K_POST, t, e, &ok,
+				   "args %s%s entries %s count %u flags %#x%s, after %.3f ms",
+				   ptrdesc(a, pb, sizeof(pb)),
+				   am == AM_STRADDLE ? " (straddling)" : "",
+				   ptrdesc(ebuf, eb, sizeof(eb)), v.count, v.flags,
+				   inval >= 0 ? " (one entry has flags/events)" : "",
+				   (t1 - t0) / 1e6);
+		if (am == AM_VALID && memcmp(a, &v, sizeof(v)))
+			fail("POST on fd %d changed its arguments", t->fd);
+		if (e == ESHUTDOWN && stable)
+			verify_shut(c, t, "POST");
+		if (!e && !acct && !stable)
+			atomic_fetch_add(&sh->misposts[t->slot], v.count);
+	}
+	if (nmark) {
+		if (!e) {
+			atomic_fetch_add(&sh->posted, nmark);
+		} else {
+			for (uint32_t i = 0; i < nmark; i++) {
+				unsigned char old = 1;
+
+				if (!atomic_compare_exchange_strong(&sh->ud[base + i], &old, 0))
+					fail("POST on the accounting port failed with %s, but its packet %u was delivered",
+					     errname(e), base + i);
+			}
+		}
+	}
+}
+
+static void do_set_config(struct tctx *c, struct tgt *t, bool force_valid)
+{
+	bool acct = is_port(t) && t->slot == ACCT;
+	struct iocp_config v, *a;
+	int am, e;
+	uint64_t t0, sn;
+	bool stable, invalid;
+	eset_t ok = { { 0 } };
+	char pb[48];
+
+	am = force_valid ? AM_VALID : pick_am(c, !acct);
+	memset(&v, 0, sizeof(v));
+	if (am == AM_RO) {
+		a = chance(c, 50) ? &g_ro->cfg : &g_ro->cfg_bad;
+		v = *a;
+	} else {
+		a = place_args(c, am, sizeof(*a));
+		v.concurrency = pick_conc(c);
+		v.max_queued = pick_mq(c);
+		if (force_valid && (!v.max_queued || v.max_queued > IOCP_MAX_QUEUED_LIMIT))
+			v.max_queued = 4096;
+		if (!force_valid) {
+			v.flags = pick_cfg_flags(c);
+			if (chance(c, 5))
+				v.reserved[rn(c, 5)] = 1u << rn(c, 32);
+		}
+		if (acct && (sh->strict || chance(c, 70))) {
+			v.concurrency = sh->acct_conc;
+			if (!(v.flags & ~IOCP_CONFIG_IGNORE_BLOCKING))
+				v.flags = sh->acct_flags;
+		}
+		put_args(a, am, &v, sizeof(v), c);
+	}
+	invalid = (v.flags & ~IOCP_CONFIG_IGNORE_BLOCKING) || v.reserved[0] || v.reserved[1] || v.reserved[2] ||
+		  v.reserved[3] || v.reserved[4] || !v.max_queued ||
+		  v.max_queued > IOCP_MAX_QUEUED_LIMIT;
+	tgt_begin(c, t);
+	t0 = now_ns();
+	e = xioctl(t->fd, IOCP_IOC_SET_CONFIG, a, K_SET_CONFIG);
+	if (check_not_port(t, K_SET_CONFIG, e, ""))
+		return;
+	stable = tgt_stable(c, t);
+	sn = stable ? tgt_shut_ns(t) : 0;
+	if (am == AM_BAD || am == AM_STRADDLE) {
+		es_add(&ok, EFAULT);
+	} else if (invalid) {
+		es_add(&ok, EINVAL);
+	} else if (sn && sn < rel_ns(t0)) {
+		es_add(&ok, ESHUTDOWN);
+	} else {
+		es_add(&ok, 0);
+		es_add(&ok, ESHUTDOWN);
+	}
+	if (!es_has(&ok, e))
+		bad_result(K_SET_CONFIG, t, e, &ok,
+			   "args %s concurrency %u max_queued %u flags %#x reserved %#x,%#x,%#x,%#x,%#x",
+			   ptrdesc(a, pb, sizeof(pb)), v.concurrency, v.max_queued,
+			   v.flags, v.reserved[0], v.reserved[1], v.reserved[2],
+			   v.reserved[3], v.reserved[4]);
+	if (am == AM_VALID && memcmp(a, &v, sizeof(v)))
+		fail("SET_CONFIG on fd %d changed its argument", t->fd);
+	if (e == ESHUTDOWN && stable)
+		verify_shut(c, t, "SET_CONFIG");
+	if (!e && acct && (v.concurrency != sh->acct_conc || v.flags != sh->acct_flags))
+		atomic_store(&sh->cfgchg, 1);
+}
+
+/* GET_CONFIG or GET_STATS. */
+static void do_get(struct tctx *c, struct tgt *t, int kind)
+{
+	size_t size = kind == K_GET_CONFIG ? sizeof(struct iocp_config) :
+					     sizeof(struct iocp_stats);
+	unsigned long cmd = kind == K_GET_CONFIG ? IOCP_IOC_GET_CONFIG : IOCP_IOC_GET_STATS;
+	unsigned char *a;
+	int am = pick_am(c, true), e;
+	bool stable;
+	eset_t ok = { { 0 } };
+	char pb[48];
+
+	if (am == AM_RO)
+		a = g_ro->zeros + rn(c, 64);
+	else
+		a = place_args(c, am, size);
+	if (am == AM_VALID)
+		memset(a, 0xcc, size);
+	tgt_begin(c, t);
+	e = xioctl(t->fd, cmd, a, kind);
+	if (check_not_port(t, kind, e, ""))
+		return;
+	stable = tgt_stable(c, t);
+	es_add(&ok, am == AM_VALID ? 0 : EFAULT);
+	if (!es_has(&ok, e)) {
+		bad_result(kind, t, e, &ok, "out %s", ptrdesc(a, pb, sizeof(pb)));
+		return;
+	}
+	if (e)
+		return;
+	if (kind == K_GET_STATS) {
+		check_stats(c, t, (struct iocp_stats *)a, stable, "GET_STATS");
+	} else {
+		struct iocp_config *cf = (struct iocp_config *)a;
+		char b[96];
+
+		if ((cf->flags & ~IOCP_CONFIG_IGNORE_BLOCKING) || cf->reserved[0] ||
+		    cf->reserved[1] || cf->reserved[2] || cf->reserved[3] || cf->reserved[4])
+			fail("GET_CONFIG on %s: flags %#x or reserved words nonzero",
+			     tdesc(t, b, sizeof(b)), cf->flags);
+		if (!cf->max_queued || cf->max_queued > IOCP_MAX_QUEUED_LIMIT)
+			fail("GET_CONFIG on %s: max_queued %u", tdesc(t, b, sizeof(b)),
+			     cf->max_queued);
+		if (stable && t->slot == ACCT && sh->strict &&
+		    (cf->concurrency != sh->acct_conc || cf->flags != sh->acct_flags))
+			fail("GET_CONFIG on the accounting port: concurrency %u flags %#x, set %u %#x (strict round)",
+			     cf->concurrency, cf->flags, sh->acct_conc, sh->acct_flags);
+	}
+}
+
+static void check_shut_stats(struct tctx *c, const struct tgt *t, const char *what)
+{
+	struct iocp_stats st;
+	int e;
+
+	memset(&st, 0xcc, sizeof(st));
+	e = xioctl(t->fd, IOCP_IOC_GET_STATS, &st, K_GET_STATS);
+	if (e) {
+		fail("GET_STATS after %s: %s", what, errname(e));
+		return;
+	}
+	if (!tgt_stable(c, t))
+		return;
+	if (!(st.flags & IOCP_STATS_SHUTDOWN))
+		fail("GET_STATS after %s: not shut down (flags %#x)", what, st.flags);
+	check_stats(c, t, &st, true, "GET_STATS after SHUTDOWN");
+}
+
+static void do_shutdown(struct tctx *c, struct tgt *t)
+{
+	uint64_t t1;
+	int e;
+
+	tgt_begin(c, t);
+	e = xioctl(t->fd, IOCP_IOC_SHUTDOWN, (void *)(uintptr_t)rnd64(c), K_SHUTDOWN);
+	t1 = now_ns();
+	if (check_not_port(t, K_SHUTDOWN, e, ""))
+		return;
+	if (e) {
+		char b[96];
+
+		fail("SHUTDOWN on %s: %s", tdesc(t, b, sizeof(b)), errname(e));
+		return;
+	}
+	if (tgt_stable(c, t))
+		tgt_note_shut(t, rel_ns(t1));
+	check_shut_stats(c, t, "SHUTDOWN");
+}
+
+/* Is @cmd one of the six real commands? */
+static bool real_cmd(unsigned int cmd)
+{
+	return cmd == IOCP_IOC_SET_CONFIG || cmd == IOCP_IOC_GET_CONFIG ||
+	       cmd == IOCP_IOC_POST || cmd == IOCP_IOC_DEQUEUE ||
+	       cmd == IOCP_IOC_GET_STATS || cmd == IOCP_IOC_SHUTDOWN ||
+	       cmd == IOCP_IOC_DISASSOCIATE;
+}
+
+static void do_unknown(struct tctx *c, struct tgt *t)
+{
+	/* Magic numbers the VFS handles itself for any file. */
+	static const unsigned char vfs_magic[] = { 0x00, 0x15, 0x54, 0x58, 0x66, 0x94 };
+	static const unsigned int real[] = {
+		IOCP_IOC_SET_CONFIG, IOCP_IOC_GET_CONFIG, IOCP_IOC_POST,
+		IOCP_IOC_DEQUEUE, IOCP_IOC_GET_STATS, IOCP_IOC_SHUTDOWN,
+		IOCP_IOC_DISASSOCIATE,
+	};
+	unsigned int cmd, dir, type = IOCP_IOC_MAGIC, nr, size;
+	void *arg;
+	int e;
+
+	do {
+		dir = rn(c, 4);
+		size = rn(c, 100) < 70 ? rn(c, 128) : rn(c, 1u << 14);
+		switch (rn(c, 4)) {
+		case 0:
+			nr = 7 + rn(c, 249);
+			break;
+		case 1:
+			cmd = real[rn(c, 7)];
+			nr = _IOC_NR(cmd);
+			if (chance(c, 50))
+				size = _IOC_SIZE(cmd) + (chance(c, 50) ? 8 : -8u);
+			else
+				dir = _IOC_DIR(cmd);
+			size &= _IOC_SIZEMASK;
+			break;
+		case 2:
+			nr = rn(c, 7);
+			break;
+		default:
+			nr = rn(c, 256);
+			if (is_port(t)) {
+				bool vfs;
+
+				do {
+					type = rn(c, 256);
+					vfs = false;
+					for (size_t i = 0; i < sizeof(vfs_magic); i++)
+						vfs |= type == vfs_magic[i];
+				} while (vfs);
+			}
+		}
+		cmd = _IOC(dir, type, nr, size);
+	} while (real_cmd(cmd));
+	arg = chance(c, 50) ? (void *)(c->args_end - page) : bad_ptr(c);
+	e = xioctl(t->fd, cmd, arg, K_UNKNOWN);
+	if (check_not_port(t, K_UNKNOWN, e, ""))
+		return;
+	if (e != ENOTTY) {
+		char b[96];
+
+		fail("ioctl %#x (dir %u type %#x nr %u size %u) on %s: got %s, expected ENOTTY",
+		     cmd, dir, type, nr, size, tdesc(t, b, sizeof(b)), errname(e));
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Other operations                                                     */
+
+static void do_poll(struct tctx *c)
+{
+	struct pollfd pfd[8];
+	struct tgt tg[8];
+	uint64_t t0;
+	int n = 1 + rn(c, 6), r, e, h0, timeout, nz = 0;
+
+	for (int i = 0; i < n; i++) {
+		pick_tgt(c, &tg[i], 40, 45);
+		tgt_begin(c, &tg[i]);
+		pfd[i].fd = tg[i].fd;
+		pfd[i].events = chance(c, 70) ? POLLIN | POLLRDNORM :
+			(short)(rn(c, 16) & (POLLIN | POLLPRI | POLLOUT | POLLRDNORM));
+		pfd[i].revents = (short)0xdead;
+	}
+	timeout = chance(c, 50) ? 0 : 1 + (int)rn(c, 20);
+	if (sh->strict && c->is_child)
+		timeout = 0;
+	h0 = tls_sigs;
+	t0 = now_ns();
+	r = poll(pfd, n, timeout);
+	e = r < 0 ? errno : 0;
+	count_call(K_POLL, e);
+	if (r < 0) {
+		if (!(e == EINTR && tls_sigs != h0) && e != ENOMEM)
+			fail("poll of %d fds: %s", n, errname(e));
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		short rev = pfd[i].revents, allowed;
+		char b[96];
+
+		if (rev)
+			nz++;
+		if (tg[i].fd == CLOSED_FD) {
+			if (!(rev & POLLNVAL))
+				fail("poll: closed fd %d without POLLNVAL (%#x)", tg[i].fd, rev);
+			continue;
+		}
+		if (tg[i].fd < 0) {
+			if (rev)
+				fail("poll: fd -1 has revents %#x", rev);
+			continue;
+		}
+		if (!is_port(&tg[i]))
+			continue;
+		allowed = (pfd[i].events & (POLLIN | POLLRDNORM)) | POLLHUP;
+		if (rev & ~allowed)
+			fail("poll on %s (events %#x): revents %#x", tdesc(&tg[i], b, sizeof(b)),
+			     pfd[i].events, rev);
+		if (!tgt_stable(c, &tg[i]))
+			continue;
+		uint64_t sn = tgt_shut_ns(&tg[i]);
+
+		if (sn && sn < rel_ns(t0) && !(rev & POLLHUP))
+			fail("poll on %s: shut down %.3f ms before, no POLLHUP (revents %#x)",
+			     tdesc(&tg[i], b, sizeof(b)), (rel_ns(t0) - sn) / 1e6, rev);
+		if (rev & POLLHUP)
+			verify_shut(c, &tg[i], "poll (POLLHUP)");
+	}
+	if (nz != r)
+		fail("poll returned %d but %d fds have revents", r, nz);
+}
+
+#define EPT_PORT	(1ull << 40)
+
+static void do_epoll(struct tctx *c)
+{
+	struct epoll_event ev, evs[8];
+	int epfd = chance(c, 20) ? g_epfd : c->epfd;
+	int r, e, h0;
+
+	if (chance(c, 65)) {
+		static const int ops[] = { EPOLL_CTL_ADD, EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLL_CTL_DEL };
+		int op = ops[rn(c, 4)];
+		struct tgt t;
+		eset_t ok = { { 0 } };
+		const struct weird *w = NULL;
+
+		pick_tgt(c, &t, 40, 40);
+		if (!is_port(&t)) {
+			w = &weird[rn(c, nweird)];
+			t.fd = w->fd;
+		}
+		tgt_begin(c, &t);
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN | (chance(c, 30) ? EPOLLRDNORM : 0);
+		if (chance(c, 20))
+			ev.events |= EPOLLET;
+		if (chance(c, 10))
+			ev.events |= EPOLLONESHOT;
+		else if (op == EPOLL_CTL_ADD && chance(c, 10))
+			ev.events |= EPOLLEXCLUSIVE;
+		ev.data.u64 = (is_port(&t) ? EPT_PORT : 0) | (uint64_t)(t.slot & 0xff) << 32 | t.gen;
+		r = epoll_ctl(epfd, op, t.fd, &ev);
+		e = r < 0 ? errno : 0;
+		count_call(K_EPOLL, e);
+		if (w && w->type == TT_BADF) {
+			es_add(&ok, EBADF);
+		} else if (w && !w->epollable) {
+			es_add(&ok, EPERM);
+		} else if ((ev.events & EPOLLEXCLUSIVE) && (ev.events & EPOLLRDNORM)) {
+			es_add(&ok, EINVAL);	/* not allowed with EPOLLEXCLUSIVE */
+		} else {
+			es_add(&ok, ENOMEM);
+			es_add(&ok, ENOSPC);
+			if (op == EPOLL_CTL_ADD) {
+				es_add(&ok, 0);
+				es_add(&ok, EEXIST);
+			} else {
+				es_add(&ok, 0);
+				es_add(&ok, ENOENT);
+				if (op == EPOLL_CTL_MOD)
+					es_add(&ok, EINVAL);	/* item added with EPOLLEXCLUSIVE */
+			}
+		}
+		if (!es_has(&ok, e)) {
+			char set[128];
+
+			es_str(&ok, set, sizeof(set));
+			fail("epoll_ctl(op %d, fd %d (%s), events %#x): %s, expected one of {%s}",
+			     op, t.fd, w ? w->name : t.name, ev.events, errname(e), set);
+		}
+	}
+	h0 = tls_sigs;
+	r = epoll_wait(epfd, evs, 8, chance(c, 50) ? 0 : 1 + (int)rn(c, 10));
+	e = r < 0 ? errno : 0;
+	count_call(K_EPOLL, e);
+	if (r < 0) {
+		if (!(e == EINTR && tls_sigs != h0))
+			fail("epoll_wait: %s", errname(e));
+		return;
+	}
+	for (int i = 0; i < r; i++) {
+		if (!(evs[i].data.u64 & EPT_PORT))
+			continue;
+		if (evs[i].events & ~(uint32_t)(EPOLLIN | EPOLLRDNORM | EPOLLHUP))
+			fail("epoll_wait: port (slot %u) reported events %#x",
+			     (unsigned int)(evs[i].data.u64 >> 32) & 0xff, evs[i].events);
+	}
+}
+
+enum {
+	FI_QUEUED, FI_RUNNING, FI_BLOCKED, FI_WAITING, FI_THREADS, FI_CONC,
+	FI_EFF, FI_MQ, FI_FLAGS, FI_HW, FI_POSTED, FI_DEQUEUED, FI_DISCARDED,
+	FI_SHUTDOWN, NKEYS
+};
+
+static const char *const fdinfo_keys[NKEYS] = {
+	"iocp-queued", "iocp-running", "iocp-blocked", "iocp-waiting",
+	"iocp-threads", "iocp-concurrency", "iocp-effective-concurrency",
+	"iocp-max-queued", "iocp-flags", "iocp-high-water", "iocp-posted",
+	"iocp-dequeued", "iocp-discarded", "iocp-shutdown",
+};
+
+/* /proc/self/fdinfo: the lines of a port, checked like a GET_STATS
+ * snapshot (unknown iocp- lines are ignored). */
+static void do_fdinfo(struct tctx *c)
+{
+	unsigned long long v[NKEYS];
+	int seen[NKEYS] = { 0 };
+	char path[64], buf[4096], b[96];
+	struct tgt t;
+	ssize_t n;
+	int fd, e;
+	char *line, *save;
+
+	pick_tgt(c, &t, 45, 45);
+	if (t.fd < 0)
+		return;
+	tgt_begin(c, &t);
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", t.fd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	e = fd < 0 ? errno : 0;
+	if (fd < 0) {
+		count_call(K_FDINFO, e);
+		if (t.type != TT_BADF)
+			fail("open %s (%s): %s", path, tdesc(&t, b, sizeof(b)), errname(e));
+		return;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	e = n < 0 ? errno : 0;
+	close(fd);
+	count_call(K_FDINFO, e);
+	if (n < 0) {
+		fail("read %s: %s", path, errname(e));
+		return;
+	}
+	buf[n] = 0;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *colon = strchr(line, ':'), *end;
+
+		if (!colon || strncmp(line, "iocp-", 5))
+			continue;
+		*colon = 0;
+		for (int k = 0; k < NKEYS; k++) {
+			if (strcmp(line, fdinfo_keys[k]))
+				continue;
+			if (colon[1] != '\t')
+				fail("fdinfo of %s: %s: not followed by a tab",
+				     tdesc(&t, b, sizeof(b)), line);
+			v[k] = strtoull(colon + 1, &end, 0);
+			if (end == colon + 1 || *end)
+				fail("fdinfo of %s: %s: bad value '%s'",
+				     tdesc(&t, b, sizeof(b)), line, colon + 1);
+			seen[k]++;
+		}
+	}
+	if (!is_port(&t)) {
+		for (int k = 0; k < NKEYS; k++) {
+			if (seen[k])
+				fail("fdinfo of %s has %s", tdesc(&t, b, sizeof(b)), fdinfo_keys[k]);
+		}
+		return;
+	}
+	for (int k = 0; k < NKEYS; k++) {
+		if (seen[k] != 1) {
+			fail("fdinfo of %s: %s seen %d times", tdesc(&t, b, sizeof(b)),
+			     fdinfo_keys[k], seen[k]);
+			return;
+		}
+	}
+	tdesc(&t, b, sizeof(b));
+	if (v[FI_POSTED] != v[FI_DEQUEUED] + v[FI_DISCARDED] + v[FI_QUEUED])
+		fail("fdinfo of %s: posted %llu != dequeued %llu + discarded %llu + queued %llu",
+		     b, v[FI_POSTED], v[FI_DEQUEUED], v[FI_DISCARDED], v[FI_QUEUED]);
+	if (v[FI_HW] < v[FI_QUEUED])
+		fail("fdinfo of %s: high water %llu < queued %llu", b, v[FI_HW], v[FI_QUEUED]);
+	if (v[FI_SHUTDOWN] > 1)
+		fail("fdinfo of %s: shutdown %llu", b, v[FI_SHUTDOWN]);
+	if (v[FI_SHUTDOWN] && (v[FI_QUEUED] || v[FI_RUNNING] || v[FI_THREADS] || v[FI_BLOCKED]))
+		fail("fdinfo of %s: shut down with queued %llu running %llu threads %llu blocked %llu",
+		     b, v[FI_QUEUED], v[FI_RUNNING], v[FI_THREADS], v[FI_BLOCKED]);
+	if (!v[FI_SHUTDOWN] &&
+	    v[FI_THREADS] != v[FI_RUNNING] + v[FI_WAITING] + v[FI_BLOCKED])
+		fail("fdinfo of %s: threads %llu != running %llu + waiting %llu + blocked %llu",
+		     b, v[FI_THREADS], v[FI_RUNNING], v[FI_WAITING], v[FI_BLOCKED]);
+	if ((v[FI_FLAGS] & IOCP_CONFIG_IGNORE_BLOCKING) && v[FI_BLOCKED])
+		fail("fdinfo of %s: blocked %llu with flags %#llx", b, v[FI_BLOCKED], v[FI_FLAGS]);
+	if (v[FI_FLAGS] & ~(unsigned long long)IOCP_CONFIG_IGNORE_BLOCKING)
+		fail("fdinfo of %s: flags %#llx", b, v[FI_FLAGS]);
+	if (!v[FI_EFF] || (v[FI_CONC] && v[FI_CONC] != v[FI_EFF]))
+		fail("fdinfo of %s: concurrency %llu effective %llu", b, v[FI_CONC], v[FI_EFF]);
+	if (!v[FI_MQ] || v[FI_MQ] > IOCP_MAX_QUEUED_LIMIT)
+		fail("fdinfo of %s: max-queued %llu", b, v[FI_MQ]);
+	if (tgt_stable(c, &t) && t.slot == ACCT && sh->strict && !v[FI_SHUTDOWN] &&
+	    v[FI_RUNNING] > v[FI_EFF])
+		fail("fdinfo of the accounting port: strict round, running %llu > concurrency %llu",
+		     v[FI_RUNNING], v[FI_EFF]);
+}
+
+static void one_ioctl(struct tctx *c, struct tgt *t);
+
+/* Block outside DEQUEUE (blocking awareness), or just yield (not a block). */
+static void do_sleep(struct tctx *c)
+{
+	struct pollfd pfd = { .fd = weird[0].fd, .events = POLLIN };
+
+	switch (rn(c, 4)) {
+	case 0:
+		sched_yield();
+		break;
+	case 1:
+		/* the pipe is never written: poll() sleeps for its timeout */
+		if (poll(&pfd, 1, rn(c, 3)) != 0 && errno != EINTR)
+			fail("poll of an empty pipe: %s", errname(errno));
+		break;
+	default:
+		sleep_ns(rn(c, 2000) * USEC);
+	}
+	count_call(K_SLEEP, 0);
+}
+
+/* DISASSOCIATE: 0 if the thread was associated with the port, else ENOENT. */
+static void do_disassociate(struct tctx *c, struct tgt *t)
+{
+	bool maybe = c->may_be_associated;
+	char b[96];
+	int e;
+
+	tgt_begin(c, t);
+	e = xioctl(t->fd, IOCP_IOC_DISASSOCIATE, (void *)(uintptr_t)rnd64(c),
+		   K_DISASSOCIATE);
+	if (check_not_port(t, K_DISASSOCIATE, e, ""))
+		return;
+	if ((e && e != ENOENT) || (!maybe && e != ENOENT)) {
+		fail("DISASSOCIATE on %s: %s, expected %s", tdesc(t, b, sizeof(b)),
+		     errname(e), maybe ? "success or ENOENT" :
+		     "ENOENT (no DEQUEUE since the thread left its last port)");
+		return;
+	}
+	if (e)
+		return;
+	c->may_be_associated = false;
+	e = xioctl(t->fd, IOCP_IOC_DISASSOCIATE, NULL, K_DISASSOCIATE);
+	if (e != ENOENT)
+		fail("second DISASSOCIATE on %s: %s, expected ENOENT",
+		     tdesc(t, b, sizeof(b)), errname(e));
+}
+
+/* Operate on a dup of a port, then close it. */
+static void do_dup(struct tctx *c)
+{
+	struct tgt t;
+	int d, s = chance(c, 50) ? ACCT : 1 + (int)rn(c, NPORTS - 1), e;
+
+	slot_tgt(&t, s);
+	tgt_begin(c, &t);
+	switch (rn(c, 3)) {
+	case 0:
+		d = dup(t.fd);
+		break;
+	case 1:
+		d = fcntl(t.fd, F_DUPFD_CLOEXEC, 3 + (int)rn(c, 200));
+		break;
+	default:
+		d = fcntl(t.fd, F_DUPFD, 0);
+	}
+	e = d < 0 ? errno : 0;
+	count_call(K_DUP, e);
+	if (d < 0) {
+		if (e != EMFILE && e != ENOMEM)
+			fail("dup of fd %d: %s", t.fd, errname(e));
+		return;
+	}
+	t.gen_ok = tgt_stable(c, &t);
+	t.type = TT_DUP;
+	t.fd = d;
+	for (int i = 1 + (int)rn(c, 3); i > 0; i--)
+		one_ioctl(c, &t);
+	e = close(d) ? errno : 0;
+	count_call(K_CLOSE, e);
+	if (e)
+		fail("close of dup fd %d: %s", d, errname(e));
+}
+
+/* Replace a chaos port: the old file is closed (implicitly shut down if it
+ * was the last reference) while other threads may be blocked on it. */
+static void do_reopen(struct tctx *c, int s, bool force)
+{
+	struct slot *sl = &sh->slots[s];
+	struct iocp_config cfg;
+	int nfd, e;
+
+	if (force)
+		pthread_mutex_lock(&sl->lock);
+	else if (pthread_mutex_trylock(&sl->lock))
+		return;
+	atomic_fetch_add(&sl->gen, 1);
+	if (chance(c, 30)) {
+		e = xioctl(sl->fd, IOCP_IOC_SHUTDOWN, NULL, K_SHUTDOWN);
+		if (e)
+			fail("SHUTDOWN of chaos port %d before replacing it: %s", s, errname(e));
+	}
+	nfd = open("/dev/iocp", (chance(c, 10) ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	e = nfd < 0 ? errno : 0;
+	count_call(K_OPEN, e);
+	if (nfd < 0) {
+		if (e != ENOMEM && e != EMFILE && e != ENFILE)
+			fail("open /dev/iocp: %s", errname(e));
+	} else {
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.concurrency = rn(c, 4);
+		cfg.max_queued = chance(c, 20) ? 1 + rn(c, 64) : IOCP_DEFAULT_MAX_QUEUED;
+		cfg.flags = rn(c, 2);
+		e = xioctl(nfd, IOCP_IOC_SET_CONFIG, &cfg, K_SET_CONFIG);
+		if (e)
+			fail("SET_CONFIG on a new port: %s", errname(e));
+		if (dup2(nfd, sl->fd) != sl->fd)
+			fail("dup2(%d, %d): %s", nfd, sl->fd, errname(errno));
+		close(nfd);
+		atomic_store(&sl->last_queued, 0);
+	}
+	count_call(K_REOPEN, e);
+	atomic_fetch_add(&sl->gen, 1);
+	pthread_mutex_unlock(&sl->lock);
+}
+
+static int failnth_arm(struct tctx *c, unsigned int n)
+{
+	char b[16];
+	int len = snprintf(b, sizeof(b), "%u", n);
+
+	return pwrite(c->failfd, b, len, 0) == len ? 0 : -1;
+}
+
+/* 1: the fault was injected, 0: not reached; disarms. */
+static int failnth_disarm(struct tctx *c)
+{
+	char b[16];
+	ssize_t n = pread(c->failfd, b, sizeof(b) - 1, 0);
+	int injected;
+
+	if (n <= 0)
+		return 0;
+	b[n] = 0;
+	injected = atoi(b) == 0;
+	if (!injected && pwrite(c->failfd, "0", 1, 0) != 1)
+		fail("cannot disarm fail-nth: %s", errname(errno));
+	return injected;
+}
+
+/* A private port: exact checks of a port no other thread uses. */
+static void do_temp(struct tctx *c, bool inject)
+{
+	struct iocp_completion in[72], out[72];
+	struct iocp_dequeue_args dq;
+	struct iocp_post_args pa;
+	struct iocp_config cfg;
+	struct iocp_stats st;
+	struct pollfd pfd;
+	uint32_t conc, mq, k, x, sflags, tflags;
+	int fd, d, e, n;
+	uint64_t t0, to;
+
+	if (inject)
+		failnth_arm(c, 1 + rn(c, 3));
+	fd = open("/dev/iocp", (chance(c, 10) ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	e = fd < 0 ? errno : 0;
+	if (inject) {
+		atomic_fetch_add(&sh->injections, 1);
+		if (failnth_disarm(c))
+			atomic_fetch_add(&sh->injected, 1);
+	}
+	count_call(K_OPEN, e);
+	if (fd < 0) {
+		if (e != EMFILE && e != ENFILE && e != ENOMEM)
+			fail("open /dev/iocp: %s", errname(e));
+		return;
+	}
+	if (inject) {
+		close(fd);
+		return;
+	}
+#define TFAIL(fmt, ...) do { fail("private port: " fmt, ##__VA_ARGS__); goto out; } while (0)
+	conc = 1 + rn(c, 3);
+	mq = 4 + rn(c, 60);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.concurrency = conc;
+	cfg.max_queued = mq;
+	cfg.flags = chance(c, 50) ? IOCP_CONFIG_IGNORE_BLOCKING : 0;
+	tflags = cfg.flags;
+	sflags = IOCP_STATS_EXIT_TRACKING |
+		 (cfg.flags & IOCP_CONFIG_IGNORE_BLOCKING || g_lazy_exit ?
+		  0 : IOCP_STATS_BLOCKING_AWARE);
+	if ((e = xioctl(fd, IOCP_IOC_SET_CONFIG, &cfg, K_SET_CONFIG)))
+		TFAIL("SET_CONFIG(%u, %u, %#x): %s", conc, mq, cfg.flags, errname(e));
+	k = 1 + rn(c, mq < 8 ? mq : 8);
+	for (uint32_t i = 0; i < mq + 1 && i < 72; i++)
+		fill_entry(&in[i], ud_make(SLOT_TEMP, c->poster, 0, i));
+	pa.entries = (uintptr_t)in;
+	pa.count = k;
+	pa.flags = 0;
+	if ((e = xioctl(fd, IOCP_IOC_POST, &pa, K_POST)))
+		TFAIL("POST %u: %s", k, errname(e));
+	pa.entries = (uintptr_t)&in[k];
+	pa.count = mq - k + 1;
+	if ((e = xioctl(fd, IOCP_IOC_POST, &pa, K_POST)) != EAGAIN)
+		TFAIL("POST of %u more with %u of %u queued: %s, expected EAGAIN",
+		      mq - k + 1, k, mq, errname(e));
+	memset(&st, 0xcc, sizeof(st));
+	if ((e = xioctl(fd, IOCP_IOC_GET_STATS, &st, K_GET_STATS)))
+		TFAIL("GET_STATS: %s", errname(e));
+	if (st.posted != k || st.queued != k || st.high_water != k || st.dequeued ||
+	    st.threads || st.running || st.waiting || st.blocked ||
+	    st.concurrency != conc || st.flags != sflags)
+		TFAIL("after %u posts: posted %llu queued %u high_water %u dequeued %llu threads %u running %u waiting %u blocked %u concurrency %u flags %#x (want %#x)",
+		      k, (unsigned long long)st.posted, st.queued, st.high_water,
+		      (unsigned long long)st.dequeued, st.threads, st.running,
+		      st.waiting, st.blocked, st.concurrency, st.flags, sflags);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	n = poll(&pfd, 1, 0);
+	count_call(K_POLL, n < 0 ? errno : 0);
+	if (n != 1 || pfd.revents != POLLIN)
+		TFAIL("poll with %u queued: %d revents %#x", k, n, pfd.revents);
+	if (chance(c, 50)) {
+		/* EFAULT: the packets go back, in order */
+		memset(&dq, 0, sizeof(dq));
+		dq.entries = chance(c, 50) ? 0 : (uintptr_t)g_ro->zeros;
+		dq.max = k;
+		dq.count = 77;
+		e = xioctl(fd, IOCP_IOC_DEQUEUE, &dq, K_DEQUEUE);
+		if (e == ENOMEM)
+			goto out;
+		if (e != EFAULT)
+			TFAIL("DEQUEUE into %s with %u queued: %s, expected EFAULT",
+			      dq.entries ? "read-only memory" : "NULL", k, errname(e));
+		atomic_fetch_add(&sh->putback_total, 1);
+		memset(&st, 0xcc, sizeof(st));
+		xioctl(fd, IOCP_IOC_GET_STATS, &st, K_GET_STATS);
+		if (st.queued != k || st.dequeued || st.threads != 1 || st.running != 1 ||
+		    st.waiting || st.blocked)
+			TFAIL("after EFAULT: queued %u (want %u) dequeued %llu threads %u running %u waiting %u blocked %u",
+			      st.queued, k, (unsigned long long)st.dequeued, st.threads,
+			      st.running, st.waiting, st.blocked);
+	}
+	d = dup(fd);
+	count_call(K_DUP, d < 0 ? errno : 0);
+	if (d < 0)
+		goto out;
+	close(fd);
+	fd = d;
+	memset(&dq, 0, sizeof(dq));
+	memset(out, 0xcc, sizeof(out));
+	dq.entries = (uintptr_t)out;
+	dq.max = k + rn(c, 3);
+	dq.min = k;
+	e = xioctl(fd, IOCP_IOC_DEQUEUE, &dq, K_DEQUEUE);
+	if (e == ENOMEM)
+		goto out;
+	if (e || dq.count != k)
+		TFAIL("DEQUEUE min %u max %u with %u queued (through a dup, original closed): %s count %u",
+		      k, dq.max, k, errname(e), dq.count);
+	for (uint32_t i = 0; i < k; i++) {
+		if (out[i].user_data != in[i].user_data || out[i].key != in[i].key ||
+		    out[i].result != in[i].result || out[i].flags != IOCP_CF_POSTED ||
+		    out[i].events)
+			TFAIL("packet %u: user_data %#llx (want %#llx) flags %#x events %#x",
+			      i, (unsigned long long)out[i].user_data,
+			      (unsigned long long)in[i].user_data, out[i].flags, out[i].events);
+	}
+	for (size_t i = k * ENT_SIZE; i < sizeof(out); i++) {
+		if (((unsigned char *)out)[i] != 0xcc)
+			TFAIL("DEQUEUE wrote beyond count %u", k);
+	}
+	memset(&dq, 0, sizeof(dq));
+	dq.entries = (uintptr_t)out;
+	dq.max = 1;
+	to = chance(c, 50) ? 0 : USEC * (1 + rn(c, 3000));
+	dq.timeout_ns = to;
+	t0 = now_ns();
+	e = xioctl(fd, IOCP_IOC_DEQUEUE, &dq, K_DEQUEUE);
+	if (e == EINTR)
+		goto out;
+	if (e != ETIMEDOUT || now_ns() - t0 < to)
+		TFAIL("DEQUEUE of an empty port, timeout %llu ns: %s after %llu ns",
+		      (unsigned long long)to, errname(e), (unsigned long long)(now_ns() - t0));
+	memset(&st, 0xcc, sizeof(st));
+	xioctl(fd, IOCP_IOC_GET_STATS, &st, K_GET_STATS);
+	if (st.posted != k || st.dequeued != k || st.queued || st.threads != 1 ||
+	    st.running != 1 || st.waiting || st.blocked || st.peak_running != 1 ||
+	    st.discarded)
+		TFAIL("after draining %u: posted %llu dequeued %llu queued %u threads %u running %u waiting %u blocked %u peak %u discarded %llu",
+		      k, (unsigned long long)st.posted, (unsigned long long)st.dequeued,
+		      st.queued, st.threads, st.running, st.waiting, st.blocked,
+		      st.peak_running, (unsigned long long)st.discarded);
+	if (chance(c, 50)) {
+		if ((e = xioctl(fd, IOCP_IOC_DISASSOCIATE, NULL, K_DISASSOCIATE)))
+			TFAIL("DISASSOCIATE of the associated thread: %s", errname(e));
+		c->may_be_associated = false;
+		memset(&st, 0xcc, sizeof(st));
+		xioctl(fd, IOCP_IOC_GET_STATS, &st, K_GET_STATS);
+		if (st.threads || st.running || st.waiting || st.blocked || st.dequeued != k)
+			TFAIL("after DISASSOCIATE: threads %u running %u waiting %u blocked %u dequeued %llu",
+			      st.threads, st.running, st.waiting, st.blocked,
+			      (unsigned long long)st.dequeued);
+		if ((e = xioctl(fd, IOCP_IOC_DISASSOCIATE, NULL, K_DISASSOCIATE)) != ENOENT)
+			TFAIL("second DISASSOCIATE: %s, expected ENOENT", errname(e));
+	}
+	x = 1 + rn(c, 3);
+	pa.entries = (uintptr_t)in;
+	pa.count = x;
+	if ((e = xioctl(fd, IOCP_IOC_POST, &pa, K_POST)))
+		TFAIL("POST %u: %s", x, errname(e));
+	if (chance(c, 50)) {
+		if ((e = xioctl(fd, IOCP_IOC_SHUTDOWN, NULL, K_SHUTDOWN)))
+			TFAIL("SHUTDOWN: %s", errname(e));
+		memset(&st, 0xcc, sizeof(st));
+		xioctl(fd, IOCP_IOC_GET_STATS, &st, K_GET_STATS);
+		if (st.discarded != x || st.queued || st.threads || st.running ||
+		    st.blocked || st.flags != (IOCP_STATS_SHUTDOWN | sflags))
+			TFAIL("after SHUTDOWN with %u queued: discarded %llu queued %u threads %u running %u flags %#x",
+			      x, (unsigned long long)st.discarded, st.queued, st.threads,
+			      st.running, st.flags);
+		if ((e = xioctl(fd, IOCP_IOC_POST, &pa, K_POST)) != ESHUTDOWN)
+			TFAIL("POST after SHUTDOWN: %s", errname(e));
+		dq.max = 0;
+		if ((e = xioctl(fd, IOCP_IOC_DEQUEUE, &dq, K_DEQUEUE)) != ESHUTDOWN)
+			TFAIL("depth query after SHUTDOWN: %s", errname(e));
+		dq.max = 1;
+		dq.timeout_ns = IOCP_INFINITE;
+		if ((e = xioctl(fd, IOCP_IOC_DEQUEUE, &dq, K_DEQUEUE)) != ESHUTDOWN)
+			TFAIL("DEQUEUE after SHUTDOWN: %s", errname(e));
+		cfg.reserved[2] = 1;
+		if ((e = xioctl(fd, IOCP_IOC_SET_CONFIG, &cfg, K_SET_CONFIG)) != EINVAL)
+			TFAIL("invalid SET_CONFIG after SHUTDOWN: %s (arguments are checked first)",
+			      errname(e));
+		cfg.reserved[2] = 0;
+		if ((e = xioctl(fd, IOCP_IOC_SET_CONFIG, &cfg, K_SET_CONFIG)) != ESHUTDOWN)
+			TFAIL("SET_CONFIG after SHUTDOWN: %s", errname(e));
+		if ((e = xioctl(fd, IOCP_IOC_GET_CONFIG, &cfg, K_GET_CONFIG)) ||
+		    cfg.concurrency != conc || cfg.max_queued != mq ||
+		    cfg.flags != tflags)
+			TFAIL("GET_CONFIG after SHUTDOWN: %s, %u/%u", errname(e),
+			      cfg.concurrency, cfg.max_queued);
+		if ((e = xioctl(fd, IOCP_IOC_SHUTDOWN, NULL, K_SHUTDOWN)))
+			TFAIL("second SHUTDOWN: %s", errname(e));
+		if ((e = xioctl(fd, IOCP_IOC_DISASSOCIATE, NULL, K_DISASSOCIATE)) != ENOENT)
+			TFAIL("DISASSOCIATE after SHUTDOWN: %s, expected ENOENT", errname(e));
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		n = poll(&pfd, 1, 0);
+		count_call(K_POLL, n < 0 ? errno : 0);
+		if (n != 1 || pfd.revents != POLLHUP)
+			TFAIL("poll after SHUTDOWN: %d revents %#x", n, pfd.revents);
+	}
+out:
+	e = close(fd) ? errno : 0;
+	count_call(K_CLOSE, e);
+	if (e)
+		fail("close of a private port: %s", errname(e));
+#undef TFAIL
+}
+
+static void do_failnth(struct tctx *c)
+{
+	struct tgt t;
+	int injected;
+
+	if (c->failfd < 0)
+		return;
+	switch (rn(c, 4)) {
+	case 0:
+		do_temp(c, true);
+		return;
+	case 1:
+		pick_tgt(c, &t, 50, 50);
+		failnth_arm(c, 1 + rn(c, 4));
+		do_post(c, &t, true);
+		break;
+	case 2:
+		pick_tgt(c, &t, 50, 50);
+		failnth_arm(c, 1 + rn(c, 2));
+		do_dequeue(c, &t, true);
+		break;
+	default:
+		pick_tgt(c, &t, 20, 80);
+		failnth_arm(c, 1 + rn(c, 2));
+		do_set_config(c, &t, true);
+	}
+	injected = failnth_disarm(c);
+	count_call(K_FAILNTH, 0);
+	atomic_fetch_add(&sh->injections, 1);
+	if (injected)
+		atomic_fetch_add(&sh->injected, 1);
+}
+
+static void one_ioctl(struct tctx *c, struct tgt *t)
+{
+	unsigned int r = rn(c, 100);
+
+	if (r < 35)
+		do_post(c, t, false);
+	else if (r < 70)
+		do_dequeue(c, t, false);
+	else if (r < 80)
+		do_get(c, t, K_GET_STATS);
+	else if (r < 86)
+		do_get(c, t, K_GET_CONFIG);
+	else if (r < 93)
+		do_set_config(c, t, false);
+	else if (r < 95)
+		do_unknown(c, t);
+	else if (r < 98 || t->slot == ACCT)
+		do_disassociate(c, t);
+	else
+		do_shutdown(c, t);
+}
+
+/* ------------------------------------------------------------------ */
+/* Children                                                             */
+
+static void __attribute__((noreturn)) child_main(struct tctx *c, int iters, bool exec_it)
+{
+	struct tgt t;
+
+	signal(SIGALRM, SIG_DFL);
+	alarm(60);
+	c->rng = mix64(c->rng ^ 0xc41d);
+	for (int i = 0; i < iters && !atomic_load(&sh->stop); i++) {
+		switch (rn(c, 12)) {
+		case 0: case 1: case 2: case 3: case 4:
+			slot_tgt(&t, ACCT);
+			do_dequeue(c, &t, false);
+			break;
+		case 5: case 6:
+			slot_tgt(&t, 1 + rn(c, NPORTS - 1));
+			do_dequeue(c, &t, false);
+			break;
+		case 7:
+			pick_tgt(c, &t, 0, 90);
+			do_post(c, &t, false);
+			break;
+		case 8:
+			pick_tgt(c, &t, 50, 45);
+			do_get(c, &t, K_GET_STATS);
+			break;
+		case 9:
+			do_poll(c);
+			break;
+		case 10:
+			do_fdinfo(c);
+			break;
+		default:
+			pick_tgt(c, &t, 0, 80);
+			if (chance(c, 40))
+				do_set_config(c, &t, false);
+			else if (chance(c, 50))
+				do_disassociate(c, &t);
+			else
+				do_unknown(c, &t);
+		}
+	}
+	if (exec_it) {
+		/* exec while associated (and maybe counted running): the
+		 * new image exits at once; its exit must free the slot. */
+		char *const args[] = { "iocp_fuzz", "-X", NULL };
+
+		execv("/proc/self/exe", args);
+		fail("execv /proc/self/exe: %s", errname(errno));
+	}
+	_exit(0);
+}
+
+static void dump_task(pid_t pid, pid_t tid)
+{
+	static const char *const files[] = { "wchan", "stack", "status" };
+	char path[96], buf[2048];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		int fd;
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", pid, tid, files[i]);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		char *sv;
+
+		for (char *l = strtok_r(buf, "\n", &sv); l; l = strtok_r(NULL, "\n", &sv)) {
+			if (i == 2 && strncmp(l, "State", 5))
+				continue;
+			outf("#   %s: %s", path, l);
+		}
+	}
+}
+
+static void do_fork(struct tctx *c)
+{
+	unsigned int gb[NPORTS];
+	bool kill_it = !sh->strict && chance(c, 40);
+	bool stop_it = !sh->strict && !kill_it && chance(c, 30);
+	bool exec_it = chance(c, 15);
+	int iters = 1 + rn(c, 12), st, e;
+	uint64_t deadline, kill_at;
+	pid_t pid, w;
+
+	for (int s = 0; s < NPORTS; s++)
+		gb[s] = atomic_load(&sh->slots[s].gen);
+	atomic_store(&sh->child_inflight[c->idx], 0);
+	pid = fork();
+	if (pid == 0) {
+		c->is_child = true;
+		snprintf(c->name, sizeof(c->name), "child of thread %d", c->idx);
+		for (int s = 0; s < NPORTS; s++) {
+			unsigned int ga = atomic_load(&sh->slots[s].gen);
+
+			c->cgen[s] = gb[s];
+			c->cgen_ok[s] = ga == gb[s] && !(ga & 1);
+		}
+		c->poster = POSTER_CHILD + c->idx;
+		c->may_be_associated = false;
+		signal(SIGSEGV, SIG_DFL);
+		signal(SIGBUS, SIG_DFL);
+		signal(SIGABRT, SIG_DFL);
+		child_main(c, iters, exec_it);
+	}
+	e = pid < 0 ? errno : 0;
+	count_call(K_FORK, e);
+	if (pid < 0) {
+		if (e != EAGAIN && e != ENOMEM)
+			fail("fork: %s", errname(e));
+		return;
+	}
+	atomic_fetch_add(&sh->forks, 1);
+	if (exec_it)
+		count_call(K_EXEC, 0);
+	if (stop_it) {
+		/* Stopped counts as blocked (blocking awareness). */
+		sleep_ns(rn(c, 10) * MSEC);
+		atomic_fetch_add(&sh->child_stops[c->idx], 1);
+		kill(pid, SIGSTOP);
+		count_call(K_STOP, 0);
+		sleep_ns(rn(c, 5) * MSEC);
+		atomic_fetch_add(&sh->child_stops[c->idx], 1);
+		kill(pid, SIGCONT);
+	}
+	kill_at = now_ns() + rn(c, 30) * MSEC;
+	deadline = now_ns() + 40 * NSEC;
+	for (;;) {
+		w = waitpid(pid, &st, WNOHANG);
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR) {
+			fail("waitpid(%d): %s", pid, errname(errno));
+			return;
+		}
+		if (kill_it && now_ns() >= kill_at) {
+			kill(pid, SIGKILL);
+			count_call(K_KILL, 0);
+			atomic_fetch_add(&sh->kills, 1);
+			kill_it = false;
+			deadline = now_ns() + 10 * NSEC;
+		}
+		if (now_ns() >= deadline) {
+			fail("child %d did not exit in time", pid);
+			dump_task(pid, pid);
+			kill(pid, SIGKILL);
+			deadline = now_ns() + 10 * NSEC;
+			kill_it = false;
+			for (;;) {
+				w = waitpid(pid, &st, WNOHANG);
+				if (w == pid || now_ns() >= deadline)
+					break;
+				sleep_ns(MSEC);
+			}
+			if (w != pid) {
+				fail("child %d survives SIGKILL", pid);
+				return;
+			}
+			break;
+		}
+		sleep_ns(MSEC);
+	}
+	if (WIFSIGNALED(st)) {
+		if (WTERMSIG(st) == SIGKILL)
+			atomic_fetch_add(&sh->slack, atomic_load(&sh->child_inflight[c->idx]));
+		else
+			fail("child %d died of signal %d", pid, WTERMSIG(st));
+	} else if (WEXITSTATUS(st)) {
+		fail("child %d exited with %d", pid, WEXITSTATUS(st));
+	}
+	atomic_store(&sh->child_inflight[c->idx], 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Threads                                                              */
+
+/* A short-lived thread: a few dequeues, maybe a sleep, then it exits while
+ * associated (exit tracking, notifier teardown). */
+static void *helper_main(void *arg)
+{
+	struct tctx *c = arg;
+	struct tgt t;
+	int n;
+
+	T = c;
+	c->ktid = gettid();
+	n = 1 + rn(c, 3);
+	for (int i = 0; i < n && !atomic_load(&sh->stop); i++) {
+		pick_tgt(c, &t, 60, 40);
+		if (chance(c, 80))
+			do_dequeue(c, &t, false);
+		else
+			do_disassociate(c, &t);
+	}
+	if (chance(c, 40))
+		sleep_ns(rn(c, 3000) * USEC);
+	return NULL;
+}
+
+/* A burst of short-lived threads that associate and exit. */
+static void do_helper(struct tctx *c)
+{
+	int n = 1 + rn(c, MAX_HELPERS), started = 0;
+	uint64_t deadline = now_ns() + 40 * NSEC;
+
+	for (int i = 0; i < n; i++) {
+		struct tctx *h = &ctxs[MAX_THREADS + 2 + c->idx * MAX_HELPERS + i];
+		int e;
+
+		h->rng = mix64(rnd64(c));
+		h->poster = c->poster;
+		h->is_child = false;
+		h->no_inf = true;	/* main's end-of-round signals do not reach it */
+		h->may_be_associated = false;
+		h->cseq = 0;
+		for (int s = 0; s < NPORTS; s++)
+			h->ord_gen[s] = UINT32_MAX;
+		snprintf(h->name, sizeof(h->name), "helper %d of thread %d", i, c->idx);
+		e = pthread_create(&h->tid, NULL, helper_main, h);
+		count_call(K_THREAD, e);
+		if (e) {
+			if (e != EAGAIN && e != ENOMEM)
+				fail("pthread_create: %s", errname(e));
+			break;
+		}
+		h->running = true;
+		started++;
+	}
+	for (int left = started; left; ) {
+		left = 0;
+		for (int i = 0; i < started; i++) {
+			struct tctx *h = &ctxs[MAX_THREADS + 2 + c->idx * MAX_HELPERS + i];
+
+			if (!h->running)
+				continue;
+			if (!pthread_tryjoin_np(h->tid, NULL)) {
+				h->running = false;
+				continue;
+			}
+			left++;
+			if (now_ns() > deadline) {
+				fail("%s (tid %d) did not finish", h->name, h->ktid);
+				dump_task(getpid(), h->ktid);
+				outf("not ok 1 fuzz # a thread is stuck");
+				fi_restore();
+				_exit(1);
+			}
+		}
+		if (left)
+			sleep_ns(MSEC);
+	}
+}
+
+static void one_op(struct tctx *c)
+{
+	unsigned int r = rn(c, 1000);
+	struct tgt t;
+
+	if (r < 250) {
+		pick_tgt(c, &t, 45, 43);
+		do_post(c, &t, false);
+	} else if (r < 530) {
+		pick_tgt(c, &t, 45, 43);
+		do_dequeue(c, &t, false);
+	} else if (r < 610) {
+		pick_tgt(c, &t, 45, 43);
+		do_get(c, &t, K_GET_STATS);
+	} else if (r < 650) {
+		pick_tgt(c, &t, 40, 45);
+		do_get(c, &t, K_GET_CONFIG);
+	} else if (r < 710) {
+		pick_tgt(c, &t, 25, 65);
+		do_set_config(c, &t, false);
+	} else if (r < 720) {
+		uint64_t at = atomic_load(&sh->acct_shut_at);
+		int z = 0;
+
+		if (at && rel_ns(now_ns()) >= at &&
+		    atomic_compare_exchange_strong(&sh->acct_shut_ticket, &z, 1))
+			slot_tgt(&t, ACCT);
+		else
+			pick_tgt(c, &t, 0, 85);
+		do_shutdown(c, &t);
+	} else if (r < 760) {
+		pick_tgt(c, &t, 40, 45);
+		do_unknown(c, &t);
+	} else if (r < 775) {
+		do_reopen(c, 1 + rn(c, NPORTS - 1), false);
+	} else if (r < 815) {
+		do_dup(c);
+	} else if (r < 850) {
+		do_poll(c);
+	} else if (r < 885) {
+		do_epoll(c);
+	} else if (r < 905) {
+		do_fdinfo(c);
+	} else if (r < 925) {
+		do_temp(c, false);
+	} else if (r < 930) {
+		do_fork(c);
+	} else if (r < 960 && c->failfd >= 0) {
+		do_failnth(c);
+	} else if (r < 975) {
+		pick_tgt(c, &t, 45, 45);
+		do_disassociate(c, &t);
+	} else if (r < 982) {
+		do_sleep(c);
+	} else if (r < 992) {
+		do_helper(c);
+	} else {
+		/* depth queries */
+		struct iocp_dequeue_args dq = { 0 };
+		int e;
+
+		pick_tgt(c, &t, 50, 50);
+		tgt_begin(c, &t);
+		dq.count = 0xdeadbeef;
+		e = xioctl(t.fd, IOCP_IOC_DEQUEUE, &dq, K_DEQUEUE);
+		if (!e && tgt_stable(c, &t))
+			atomic_store(&sh->slots[t.slot].last_queued, dq.count);
+		if (e && e != ESHUTDOWN)
+			fail("depth query on fd %d: %s", t.fd, errname(e));
+		if (e == ESHUTDOWN && tgt_stable(c, &t))
+			verify_shut(c, &t, "depth query");
+	}
+}
+
+static void *thread_main(void *arg)
+{
+	struct tctx *c = arg;
+
+	T = c;
+	c->ktid = gettid();
+	if (g_failnth) {
+		c->failfd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
+		if (c->failfd >= 0 && pwrite(c->failfd, "0", 1, 0) != 1) {
+			close(c->failfd);
+			c->failfd = -1;
+		}
+	}
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	while (!atomic_load(&sh->stop))
+		one_op(c);
+	if (c->epfd >= 0)
+		close(c->epfd);
+	if (c->failfd >= 0)
+		close(c->failfd);
+	c->failfd = -1;
+	return NULL;
+}
+
+static void ctx_init(struct tctx *c, int idx)
+{
+	size_t len = (ENT_CAP * ENT_SIZE + page - 1) / page * page;
+	unsigned char *p;
+
+	memset(c, 0, sizeof(*c));
+	c->idx = idx;
+	c->failfd = -1;
+	c->epfd = -1;
+	p = mmap(NULL, len + 3 * page, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	if (mprotect(p + len, page, PROT_NONE) ||
+	    mprotect(p + len + 2 * page, page, PROT_NONE)) {
+		perror("mprotect");
+		exit(1);
+	}
+	c->ent_end = p + len;
+	c->args_end = p + len + 2 * page;
+}
+
+static void ctx_round(struct tctx *c, int round)
+{
+	c->rng = mix64(g_seed ^ mix64(((uint64_t)round << 16) + c->idx + 1));
+	c->cseq = 0;
+	c->may_be_associated = false;
+	for (int s = 0; s < NPORTS; s++)
+		c->ord_gen[s] = UINT32_MAX;
+}
+
+/* ------------------------------------------------------------------ */
+/* Main                                                                 */
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	tls_sigs++;
+}
+
+/* debugfs attributes are not seekable: open, write, close. */
+static int write_file(const char *path, const char *val, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, val, len) == (ssize_t)len;
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/* Async-signal-safe. */
+static void fi_restore(void)
+{
+	for (int i = 0; i < NFI; i++) {
+		if (fi_settings[i].len)
+			write_file(fi_settings[i].path, fi_settings[i].saved,
+				   fi_settings[i].len);
+	}
+}
+
+static void on_alarm(int sig)
+{
+	static const char msg[] =
+		"# watchdog: the time budget was exceeded by the margin\nnot ok 1 fuzz # watchdog\n";
+
+	(void)sig;
+	fi_restore();
+	if (write(1, msg, sizeof(msg) - 1) < 0) {
+		/* nothing to do */
+	}
+	_exit(1);
+}
+
+/* A crash of the fuzzer itself: say where, and fail. */
+static void on_crash(int sig, siginfo_t *si, void *uc)
+{
+	char buf[160];
+	void *bt[32];
+	int n, len;
+
+	(void)uc;
+	len = snprintf(buf, sizeof(buf), "# crash: signal %d, address %p (seed %" PRIu64 ")\n",
+		       sig, si->si_addr, g_seed);
+	if (write(1, buf, len) < 0)
+		_exit(1);
+	n = backtrace(bt, 32);
+	for (int i = 0; i < n; i++) {
+		len = snprintf(buf, sizeof(buf), "#   %p\n", bt[i]);
+		if (write(1, buf, len) < 0)
+			break;
+	}
+	len = snprintf(buf, sizeof(buf), "not ok 1 fuzz # crashed\n");
+	if (write(1, buf, len) < 0)
+		_exit(1);
+	fi_restore();
+	_exit(1);
+}
+
+static char g_fi_buf[160] = "no /proc/thread-self/fail-nth";
+static const char *g_fi_why = g_fi_buf;
+
+static void fi_setup(void)
+{
+	int fd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	close(fd);
+	for (int i = 0; i < NFI; i++) {
+		struct fi_setting *s = &fi_settings[i];
+		ssize_t n;
+
+		fd = open(s->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			snprintf(g_fi_buf, sizeof(g_fi_buf), "open %s: %s", s->path,
+				 errname(errno));
+			if (i < 2)	/* failslab is required */
+				goto undo;
+			continue;
+		}
+		n = read(fd, s->saved, sizeof(s->saved) - 1);
+		close(fd);
+		if (n <= 0) {
+			snprintf(g_fi_buf, sizeof(g_fi_buf), "read %s: %s", s->path,
+				 n ? errname(errno) : "empty");
+			goto undo;
+		}
+		s->len = n;
+	}
+	/* GFP_KERNEL allocations fail too; no stack dumps in the console. */
+	if (write_file(fi_settings[0].path, "N", 1) ||
+	    write_file(fi_settings[1].path, "0", 1) ||
+	    (fi_settings[2].len && write_file(fi_settings[2].path, "0", 1))) {
+		snprintf(g_fi_buf, sizeof(g_fi_buf), "cannot write the settings: %s",
+			 errname(errno));
+		goto undo;
+	}
+	g_failnth = true;
+	return;
+undo:
+	fi_restore();
+	for (int i = 0; i < NFI; i++)
+		fi_settings[i].len = 0;
+}
+
+static void setup_weird(void)
+{
+	int p[2], fd;
+
+	if (pipe2(p, O_CLOEXEC)) {
+		perror("pipe");
+		exit(1);
+	}
+	weird[nweird++] = (struct weird){ p[0], TT_NOTTY, "pipe read end", true };
+	weird[nweird++] = (struct weird){ p[1], TT_NOTTY, "pipe write end", true };
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0)
+		weird[nweird++] = (struct weird){ fd, TT_NOTTY, "/dev/null", false };
+	fd = eventfd(0, EFD_CLOEXEC);
+	if (fd >= 0)
+		weird[nweird++] = (struct weird){ fd, TT_NOTTY, "eventfd", true };
+	fd = memfd_create("iocp_fuzz", MFD_CLOEXEC);
+	if (fd >= 0)
+		weird[nweird++] = (struct weird){ fd, TT_NOTTY, "memfd", false };
+	fd = open("/dev/iocp", O_PATH | O_CLOEXEC);
+	if (fd >= 0)
+		weird[nweird++] = (struct weird){ fd, TT_BADF, "O_PATH /dev/iocp", false };
+	if (fcntl(CLOSED_FD, F_GETFD) >= 0)
+		close(CLOSED_FD);
+	weird[nweird++] = (struct weird){ CLOSED_FD, TT_BADF, "closed fd", false };
+	weird[nweird++] = (struct weird){ -1, TT_BADF, "fd -1", false };
+}
+
+static void setup_memory(void)
+{
+	unsigned char *p;
+	size_t rolen = (sizeof(struct ro_layout) + page - 1) / page * page;
+
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	g_none = mmap(NULL, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	g_scratch = mmap(NULL, ENT_CAP * ENT_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = mmap(NULL, rolen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED || g_none == MAP_FAILED || g_scratch == MAP_FAILED ||
+	    p == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	g_ro = (struct ro_layout *)p;
+	for (int i = 0; i < 4; i++)
+		g_ro->deq[i].entries = (uintptr_t)g_scratch;
+	g_ro->deq[0].max = 1;
+	g_ro->deq[1].max = 8;
+	g_ro->deq[1].min = 2;
+	g_ro->deq[1].timeout_ns = MSEC;
+	g_ro->deq[2].max = IOCP_MAX_BATCH;
+	g_ro->deq[2].min = 1;
+	g_ro->deq[3].max = 0;
+	for (int i = 0; i < RO_NENT; i++)
+		fill_entry(&g_ro->ent[i], ud_make(SLOT_STATIC, POSTER_STATIC, 0, i));
+	g_ro->post[0].entries = (uintptr_t)g_ro->ent;
+	g_ro->post[0].count = 1;
+	g_ro->post[1].entries = (uintptr_t)g_ro->ent;
+	g_ro->post[1].count = RO_NENT;
+	g_ro->cfg.concurrency = 2;
+	g_ro->cfg.max_queued = 4096;
+	g_ro->cfg_bad.concurrency = 1;
+	g_ro->cfg_bad.max_queued = 4096;
+	g_ro->cfg_bad.reserved[4] = 7;
+	if (mprotect(p, rolen, PROT_READ)) {
+		perror("mprotect");
+		exit(1);
+	}
+}
+
+static int open_port(uint32_t conc, uint32_t mq, uint32_t flags)
+{
+	struct iocp_config cfg = { .concurrency = conc, .max_queued = mq, .flags = flags };
+	int fd = open("/dev/iocp", O_RDWR | O_CLOEXEC), e;
+
+	count_call(K_OPEN, fd < 0 ? errno : 0);
+	if (fd < 0)
+		return -errno;
+	e = xioctl(fd, IOCP_IOC_SET_CONFIG, &cfg, K_SET_CONFIG);
+	if (e) {
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static bool get_stats(int fd, struct iocp_stats *st, const char *what)
+{
+	int e;
+
+	memset(st, 0xcc, sizeof(*st));
+	e = xioctl(fd, IOCP_IOC_GET_STATS, st, K_GET_STATS);
+	if (e)
+		fail("GET_STATS (%s) on fd %d: %s", what, fd, errname(e));
+	return !e;
+}
+
+/* Wait until no thread is associated with the port (exit tracking). */
+static bool wait_idle(int s, struct iocp_stats *st, const char *when)
+{
+	uint64_t end = now_ns() + 8 * NSEC;
+	struct tgt t;
+	bool first = true;
+
+	slot_tgt(&t, s);
+	t.gen = atomic_load(&sh->slots[s].gen);
+	t.gen_ok = true;
+	for (;;) {
+		if (!get_stats(t.fd, st, when))
+			return false;
+		check_stats(mainc, &t, st, true, when);
+		if (first && st->waiting)
+			fail("%s: slot %d has %u waiting with no thread in DEQUEUE", when, s,
+			     st->waiting);
+		first = false;
+		if (!st->threads && !st->running && !st->waiting)
+			return true;
+		if (g_lazy_exit && !st->waiting)
+			return true;	/* dead threads are reaped on demand */
+		if (now_ns() > end) {
+			fail("%s: slot %d still has threads %u running %u waiting %u 8 s after every thread exited",
+			     when, s, st->threads, st->running, st->waiting);
+			return false;
+		}
+		sleep_ns(2 * MSEC);
+	}
+}
+
+struct drain_result {
+	uint64_t drained;
+};
+
+static void *drain_main(void *arg)
+{
+	struct drain_result *res = arg;
+	struct tctx *c = drainc;
+	struct tgt t;
+
+	T = c;
+	c->ktid = gettid();
+	slot_tgt(&t, ACCT);
+	t.gen = atomic_load(&sh->slots[ACCT].gen);
+	t.gen_ok = true;
+	for (int it = 0; it < 200000; it++) {
+		struct iocp_completion *ent;
+		struct iocp_dequeue_args dq = { 0 };
+		int e;
+
+		dq.max = 1 + rn(c, IOCP_MAX_BATCH);
+		dq.min = rn(c, 2);
+		ent = (struct iocp_completion *)(c->ent_end - (size_t)dq.max * ENT_SIZE);
+		dq.entries = (uintptr_t)ent;
+		e = xioctl(t.fd, IOCP_IOC_DEQUEUE, &dq, K_DEQUEUE);
+		if (e == ETIMEDOUT)
+			break;
+		if (e) {
+			fail("drain: DEQUEUE max %u: %s", dq.max, errname(e));
+			break;
+		}
+		if (!dq.count || dq.count > dq.max) {
+			fail("drain: DEQUEUE max %u returned count %u", dq.max, dq.count);
+			break;
+		}
+		take_packets(c, &t, true, ent, dq.count);
+		res->drained += dq.count;
+	}
+	return NULL;
+}
+
+/* Join the threads, signalling them; false if one is stuck. */
+static bool join_all(int n, double secs, bool sig)
+{
+	uint64_t end = now_ns() + (uint64_t)(secs * NSEC);
+	int left = n;
+
+	while (left) {
+		left = 0;
+		for (int i = 0; i < n; i++) {
+			struct tctx *c = &ctxs[i];
+
+			if (!c->running)
+				continue;
+			if (!pthread_tryjoin_np(c->tid, NULL)) {
+				c->running = false;
+				continue;
+			}
+			left++;
+			if (sig) {
+				pthread_kill(c->tid, SIGUSR1);
+				count_call(K_SIGNAL, 0);
+			}
+		}
+		if (!left)
+			break;
+		if (now_ns() > end) {
+			for (int i = 0; i < n; i++) {
+				if (!ctxs[i].running)
+					continue;
+				fail("%s (tid %d) did not finish %.0f s after the end of its round",
+				     ctxs[i].name, ctxs[i].ktid, secs);
+				dump_task(getpid(), ctxs[i].ktid);
+			}
+			return false;
+		}
+		sleep_ns(5 * MSEC);
+	}
+	return true;
+}
+
+static void print_fdinfo(int fd)
+{
+	char path[64], buf[2048];
+	ssize_t n;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return;
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
+		outf("#   fd %d: %s", fd, l);
+}
+
+static void flush_child_msgs(void)
+{
+	int n = atomic_exchange(&sh->nmsg, 0);
+
+	for (int i = 0; i < n && i < MAX_CHILD_MSG; i++)
+		outf("# %s", sh->msg[i]);
+	if (n > MAX_CHILD_MSG)
+		outf("# (%d more failures in children)", n - MAX_CHILD_MSG);
+}
+
+static uint64_t g_rounds, g_strict_rounds, g_peak_checked, g_peak_skipped,
+	g_drained, g_acct_posted, g_acct_discarded, g_ordered_rounds, g_minone_rounds;
+
+/* Quiescent checks of the accounting port, then drain it and close it. */
+static void finish_acct(void)
+{
+	struct slot *sl = &sh->slots[ACCT];
+	struct iocp_stats st, st2;
+	struct drain_result dr = { 0 };
+	uint64_t slack = atomic_load(&sh->slack), posted = atomic_load(&sh->posted);
+	uint64_t nopkt = atomic_load(&sh->nopkt), cfgchg = atomic_load(&sh->cfgchg);
+	uint64_t n1 = 0, n2 = 0, delivered;
+	uint32_t seq = atomic_load(&sh->seq);
+	bool shut, peak_ok;
+
+	if (seq > UD_MAX)
+		seq = UD_MAX;
+	if (!wait_idle(ACCT, &st, "end of round (accounting port)"))
+		print_fdinfo(sl->fd);
+	shut = st.flags & IOCP_STATS_SHUTDOWN;
+	/* Concurrency: running never exceeded N unless a thread returned
+	 * from DEQUEUE without packets or N was changed. */
+	peak_ok = sh->strict || (!nopkt && !cfgchg &&
+				 (sh->acct_flags & IOCP_CONFIG_IGNORE_BLOCKING));
+	if (peak_ok) {
+		g_peak_checked++;
+		if (st.peak_running > st.concurrency)
+			fail("accounting port: peak_running %u > concurrency %u (%s round, %llu ETIMEDOUT/EINTR returns)",
+			     st.peak_running, st.concurrency,
+			     sh->strict ? "strict" : "ordinary", (unsigned long long)nopkt);
+	} else {
+		g_peak_skipped++;
+	}
+	if (st.posted != posted)
+		fail("accounting port: stats.posted %llu, successful posts %llu",
+		     (unsigned long long)st.posted, (unsigned long long)posted);
+	if (!shut) {
+		pthread_t tid;
+
+		if (pthread_create(&tid, NULL, drain_main, &dr)) {
+			fail("pthread_create (drain)");
+		} else {
+			int e = pthread_timedjoin_np(tid, NULL, &(struct timespec){
+				.tv_sec = time(NULL) + 60 });
+
+			if (e) {
+				fail("the drain thread did not finish");
+				dump_task(getpid(), drainc->ktid);
+				outf("not ok 1 fuzz");
+				fflush(stdout);
+				fi_restore();
+				_exit(1);
+			}
+		}
+		if (dr.drained != st.queued)
+			fail("accounting port: drained %llu packets, stats.queued was %u",
+			     (unsigned long long)dr.drained, st.queued);
+		{
+			struct iocp_dequeue_args dq = { 0 };
+			int e = xioctl(sl->fd, IOCP_IOC_DEQUEUE, &dq, K_DEQUEUE);
+
+			if (e || dq.count)
+				fail("accounting port after the drain: depth query %s, depth %u",
+				     errname(e), dq.count);
+		}
+		wait_idle(ACCT, &st2, "after the drain");
+	} else {
+		get_stats(sl->fd, &st2, "after shutdown");
+		if (st2.queued)
+			fail("accounting port shut down with %u queued", st2.queued);
+	}
+	g_drained += dr.drained;
+	for (uint32_t i = 0; i < seq; i++) {
+		unsigned char v = atomic_load_explicit(&sh->ud[i], memory_order_relaxed);
+
+		n1 += v == 1;
+		n2 += v == 2;
+	}
+	delivered = atomic_load(&sh->dequeued);
+	if (n1 + n2 != posted)
+		fail("accounting port: %llu packets marked posted, %llu successful posts",
+		     (unsigned long long)(n1 + n2), (unsigned long long)posted);
+	if (delivered > n2 || n2 - delivered > slack)
+		fail("accounting port: %llu packets marked delivered, %llu counted (slack %llu)",
+		     (unsigned long long)n2, (unsigned long long)delivered,
+		     (unsigned long long)slack);
+	if (st2.dequeued < n2 || st2.dequeued - n2 > slack)
+		fail("accounting port: stats.dequeued %llu, %llu delivered to us (at most %llu taken by killed children)",
+		     (unsigned long long)st2.dequeued, (unsigned long long)n2,
+		     (unsigned long long)slack);
+	if (st2.posted != posted || st2.queued)
+		fail("accounting port at the end: posted %llu (want %llu) queued %u",
+		     (unsigned long long)st2.posted, (unsigned long long)posted, st2.queued);
+	/* Every posted packet was delivered or discarded by the shutdown. */
+	if (n1 != st2.discarded + (st2.dequeued - n2))
+		fail("accounting port: %llu packets never delivered; discarded %llu, taken by killed children %llu",
+		     (unsigned long long)n1, (unsigned long long)st2.discarded,
+		     (unsigned long long)(st2.dequeued - n2));
+	if (!shut && st2.discarded)
+		fail("accounting port never shut down but discarded %llu",
+		     (unsigned long long)st2.discarded);
+	g_acct_posted += posted;
+	g_acct_discarded += st2.discarded;
+	if (!g_quiet)
+		outf("# round %d: %s%s%s%s N=%u, %llu posted, %llu delivered, %llu drained, %llu discarded, peak running %u%s, %llu timeouts/EINTR, slack %llu",
+		     sh->round, sh->strict ? "strict" : "ordinary",
+		     sh->ordered ? " ordered" : "", sh->minone ? " minone" : "",
+		     sh->acct_flags ? "" : " blocking-aware", st.concurrency, (unsigned long long)posted, (unsigned long long)n2,
+		     (unsigned long long)dr.drained, (unsigned long long)st2.discarded,
+		     st.peak_running, peak_ok ? " (checked)" : "",
+		     (unsigned long long)nopkt, (unsigned long long)slack);
+	/* Close: explicitly shut down first, or implicitly. */
+	if (chance(mainc, 50))
+		iocp_close(sl->fd);
+	else
+		close(sl->fd);
+	count_call(K_CLOSE, 0);
+}
+
+static void check_chaos_round_end(void)
+{
+	for (int s = 1; s < NPORTS; s++) {
+		struct iocp_stats st;
+
+		if (atomic_load(&sh->anomalies[s]) && !atomic_load(&sh->putbacks[s]) &&
+		    !atomic_load(&sh->misposts[s]))
+			fail("chaos port %d: %llu packets out of FIFO order without any put-back",
+			     s, (unsigned long long)atomic_load(&sh->anomalies[s]));
+		if (atomic_load(&sh->tagmis[s]) > atomic_load(&sh->misposts[s]))
+			fail("chaos port %d: %llu packets of another generation of the port, %llu posted while it was being replaced",
+			     s, (unsigned long long)atomic_load(&sh->tagmis[s]),
+			     (unsigned long long)atomic_load(&sh->misposts[s]));
+		if (!wait_idle(s, &st, "end of round (chaos port)"))
+			print_fdinfo(sh->slots[s].fd);
+		/* A fresh port each round: nothing queued survives into the
+		 * next round's counters. */
+		do_reopen(mainc, s, true);
+	}
+	if (atomic_load(&sh->anomalies[ACCT]) && !atomic_load(&sh->putback_acct))
+		fail("accounting port: %llu packets out of FIFO order without any put-back",
+		     (unsigned long long)atomic_load(&sh->anomalies[ACCT]));
+}
+
+/* The main thread during a round: posts, signals, samples. */
+static void main_round(uint64_t end)
+{
+	struct tgt t;
+
+	slot_tgt(&t, ACCT);
+	t.gen = atomic_load(&sh->slots[ACCT].gen);
+	t.gen_ok = true;
+	while (now_ns() < end) {
+		sleep_ns(MSEC + rn(mainc, 5 * MSEC));
+		if (chance(mainc, 60)) {
+			struct tgt pt = t;
+
+			do_post(mainc, &pt, true);
+		}
+		if (!sh->strict && chance(mainc, 40)) {
+			int i = rn(mainc, g_nthreads);
+
+			if (ctxs[i].running) {
+				pthread_kill(ctxs[i].tid, SIGUSR1);
+				count_call(K_SIGNAL, 0);
+				atomic_fetch_add(&sh->sigs, 1);
+			}
+		}
+		if (chance(mainc, 20)) {
+			struct iocp_stats st;
+
+			if (get_stats(t.fd, &st, "main sample"))
+				check_stats(mainc, &t, &st, true, "GET_STATS (main)");
+		}
+		uint64_t at = atomic_load(&sh->acct_shut_at);
+		int z = 0;
+
+		if (at && rel_ns(now_ns()) >= at && chance(mainc, 20) &&
+		    atomic_compare_exchange_strong(&sh->acct_shut_ticket, &z, 1))
+			do_shutdown(mainc, &t);
+	}
+}
+
+static uint64_t g_round_calls;
+static double g_round_join, g_round_end;
+
+static uint64_t total_calls(void)
+{
+	uint64_t n = 0;
+
+	for (int k = 0; k < K_NKINDS; k++)
+		n += atomic_load(&sh->calls[k]);
+	return n;
+}
+
+static void run_round(int round, uint64_t len)
+{
+	uint64_t c0 = total_calls(), tj, te;
+	static const uint32_t concs[] = { 0, 1, 1, 2, 2, 3, 4 };
+	static const uint32_t mqs[] = { 64, 256, 4096, 65536 };
+	static uint32_t prev_seq;
+	struct sigaction sa;
+	uint32_t mq;
+	int fd, n = g_nthreads;
+
+	sh->round = round;
+	ctx_round(mainc, round);
+	ctx_round(drainc, round);
+	sh->strict = chance(mainc, 30);
+	sh->ordered = chance(mainc, 45);
+	sh->minone = chance(mainc, 50);
+	sh->acct_conc = concs[rn(mainc, sizeof(concs) / sizeof(concs[0]))];
+	/* Strict rounds: a thread resuming after blocking elsewhere would count
+	 * as running whatever N says, so blocking awareness is off. */
+	sh->acct_flags = sh->strict || chance(mainc, 50) ? IOCP_CONFIG_IGNORE_BLOCKING : 0;
+	mq = mqs[rn(mainc, sizeof(mqs) / sizeof(mqs[0]))];
+	memset((void *)sh->ud, 0, prev_seq);
+	atomic_store(&sh->seq, 0);
+	atomic_store(&sh->posted, 0);
+	atomic_store(&sh->dequeued, 0);
+	atomic_store(&sh->nopkt, 0);
+	atomic_store(&sh->slack, 0);
+	atomic_store(&sh->cfgchg, 0);
+	atomic_store(&sh->putback_acct, 0);
+	for (int s = 0; s < NPORTS; s++) {
+		atomic_store(&sh->putbacks[s], 0);
+		atomic_store(&sh->anomalies[s], 0);
+		atomic_store(&sh->tagmis[s], 0);
+		atomic_store(&sh->misposts[s], 0);
+	}
+	atomic_store(&sh->acct_shut_ticket, 0);
+	atomic_store(&sh->acct_shut_at, !sh->strict && chance(mainc, 25) ?
+			  rel_ns(now_ns()) + rn(mainc, len) + 1 : 0);
+	fd = open_port(sh->acct_conc, mq, sh->acct_flags);
+	if (fd < 0) {
+		fail("cannot open the accounting port: %s", errname(-fd));
+		return;
+	}
+	sh->slots[ACCT].fd = fd;
+	atomic_store(&sh->slots[ACCT].gen, 2u * round);
+	atomic_store(&sh->slots[ACCT].shut, 0);
+	atomic_store(&sh->slots[ACCT].last_queued, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sa.sa_flags = round & 1 ? SA_RESTART : 0;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+
+	atomic_store(&sh->stop, 0);
+	for (int i = 0; i < n; i++) {
+		struct tctx *c = &ctxs[i];
+
+		ctx_round(c, round);
+		c->poster = i;
+		c->is_child = false;
+		snprintf(c->name, sizeof(c->name), "thread %d", i);
+		if (pthread_create(&c->tid, NULL, thread_main, c)) {
+			fail("pthread_create: %s", errname(errno));
+			continue;
+		}
+		c->running = true;
+	}
+	main_round(now_ns() + len);
+	atomic_store(&sh->stop, 1);
+	tj = now_ns();
+	g_round_calls = total_calls() - c0;
+	if (sh->strict) {
+		struct tgt t;
+
+		slot_tgt(&t, ACCT);
+		t.gen = atomic_load(&sh->slots[ACCT].gen);
+		t.gen_ok = true;
+		do_shutdown(mainc, &t);
+	}
+	if (!join_all(n, 30, true)) {
+		for (int s = 0; s < NPORTS; s++)
+			print_fdinfo(sh->slots[s].fd);
+		flush_child_msgs();
+		outf("not ok 1 fuzz # a thread is stuck");
+		fflush(stdout);
+		fi_restore();
+		_exit(1);
+	}
+	flush_child_msgs();
+	te = now_ns();
+	g_round_join = (te - tj) / 1e9;
+	prev_seq = atomic_load(&sh->seq);
+	if (prev_seq > UD_MAX)
+		prev_seq = UD_MAX;
+	finish_acct();
+	check_chaos_round_end();
+	flush_child_msgs();
+	g_round_end = (now_ns() - te) / 1e9;
+	if (!g_quiet)
+		outf("#   %.2f s, %llu calls (%.0f/s); %.2f s to stop the threads, %.2f s of end-of-round checks",
+		     len / 1e9, (unsigned long long)g_round_calls, g_round_calls / (len / 1e9),
+		     g_round_join, g_round_end);
+	g_rounds++;
+	g_strict_rounds += sh->strict;
+	g_ordered_rounds += sh->ordered;
+	g_minone_rounds += sh->minone;
+}
+
+static void usage(const char *argv0)
+{
+	fprintf(stderr, "usage: %s [-s SEED] [-t SECONDS] [-n THREADS] [-q]\n", argv0);
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa;
+	uint64_t start, budget, total = 0;
+	double secs;
+	int opt, fd, round = 0;
+	bool seeded = false;
+
+	/* The image a forked child execs: exit at once. */
+	if (argc == 2 && !strcmp(argv[1], "-X"))
+		_exit(0);
+	while ((opt = getopt(argc, argv, "s:t:n:qh")) != -1) {
+		switch (opt) {
+		case 's':
+			g_seed = strtoull(optarg, NULL, 0);
+			seeded = true;
+			break;
+		case 't':
+			g_budget = atof(optarg);
+			break;
+		case 'n':
+			g_nthreads = atoi(optarg);
+			break;
+		case 'q':
+			g_quiet = true;
+			break;
+		default:
+			usage(argv[0]);
+		}
+	}
+	if (g_nthreads < 1 || g_nthreads > MAX_THREADS || g_budget <= 0)
+		usage(argv[0]);
+	if (!seeded) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		g_seed = mix64(((uint64_t)ts.tv_sec * NSEC + ts.tv_nsec) ^ (uint64_t)getpid() << 32) % 1000000000000ull;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("# seed: %" PRIu64 "\n", g_seed);
+	printf("TAP version 13\n1..1\n");
+	printf("# iocp_fuzz -s %" PRIu64 " -t %g -n %d\n", g_seed, g_budget, g_nthreads);
+	fflush(stdout);
+
+	page = sysconf(_SC_PAGESIZE);
+	g_ncpus = sysconf(_SC_NPROCESSORS_ONLN);
+	fd = open("/dev/iocp", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		printf("ok 1 fuzz # SKIP cannot open /dev/iocp: %s\n", strerror(errno));
+		return 4;
+	}
+	{
+		struct iocp_stats st;
+
+		if (ioctl(fd, IOCP_IOC_GET_STATS, &st) == 0)
+			g_lazy_exit = !(st.flags & IOCP_STATS_BLOCKING_AWARE);
+	}
+	close(fd);
+	setup_memory();
+	sh->t0 = now_ns();
+	for (int i = 0; i < NCTX; i++)
+		ctx_init(&ctxs[i], i);
+	mainc = &ctxs[MAX_THREADS];
+	drainc = &ctxs[MAX_THREADS + 1];
+	mainc->poster = POSTER_MAIN;
+	drainc->poster = POSTER_MAIN;
+	snprintf(mainc->name, sizeof(mainc->name), "main");
+	snprintf(drainc->name, sizeof(drainc->name), "drain");
+	T = mainc;
+	setup_weird();
+	g_epfd = epoll_create1(EPOLL_CLOEXEC);
+	fi_setup();
+	outf("# fault injection (fail-nth): %s", g_failnth ? "yes" : g_fi_why);
+	outf("# scheduler notifiers: %s", g_lazy_exit ?
+	     "no (no blocking awareness; exited threads are reaped on demand)" : "yes");
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_crash;
+	sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGABRT, &sa, NULL);
+	sigaction(SIGFPE, &sa, NULL);
+	sigaction(SIGILL, &sa, NULL);
+	alarm((unsigned int)g_budget + 90 + (unsigned int)(g_budget / 4));
+
+	ctx_round(mainc, 0);
+	for (int s = 1; s < NPORTS; s++) {
+		fd = open_port(rn(mainc, 4), IOCP_DEFAULT_MAX_QUEUED, rn(mainc, 2));
+		if (fd < 0) {
+			printf("not ok 1 fuzz # cannot open a port: %s\n", strerror(-fd));
+			return 1;
+		}
+		sh->slots[s].fd = fd;
+		pthread_mutex_init(&sh->slots[s].lock, NULL);
+	}
+	pthread_mutex_init(&sh->slots[ACCT].lock, NULL);
+
+	start = now_ns();
+	budget = (uint64_t)(g_budget * NSEC);
+	for (;;) {
+		uint64_t el = now_ns() - start, len;
+
+		if (el + 300 * MSEC > budget || (round && el + 800 * MSEC > budget))
+			break;
+		len = 300 * MSEC + rn(mainc, 1700 * MSEC);
+		if (el + len + 500 * MSEC > budget)
+			len = budget - el > 800 * MSEC ? budget - el - 500 * MSEC : 300 * MSEC;
+		run_round(++round, len);
+	}
+	secs = (now_ns() - start) / 1e9;
+
+	for (int s = 1; s < NPORTS; s++)
+		iocp_close(sh->slots[s].fd);
+	fi_restore();
+
+	for (int k = 0; k < K_NIOCTL; k++)
+		total += atomic_load(&sh->calls[k]);
+	outf("# %llu ioctl calls in %.1f s: %.0f calls/s (%d threads, %llu rounds: %llu strict, %llu ordered, %llu minone)",
+	     (unsigned long long)total, secs, total / secs, g_nthreads,
+	     (unsigned long long)g_rounds, (unsigned long long)g_strict_rounds,
+	     (unsigned long long)g_ordered_rounds, (unsigned long long)g_minone_rounds);
+	for (int k = 0; k < K_NIOCTL; k++) {
+		char buf[1024];
+		size_t n = 0;
+
+		for (int e = 0; e < NERR; e++) {
+			uint64_t v = atomic_load(&sh->errs[k][e]);
+
+			if (v && n < sizeof(buf))
+				n += snprintf(buf + n, sizeof(buf) - n, "%s%s%s %llu",
+					      n ? ", " : "", e == NERR - 1 ? ">=" : "",
+					      errname(e), (unsigned long long)v);
+		}
+		outf("#   %-13s %9llu: %s", kind_name[k],
+		     (unsigned long long)atomic_load(&sh->calls[k]), n ? buf : "-");
+	}
+	{
+		char buf[512];
+		size_t n = 0;
+
+		for (int k = K_NIOCTL; k < K_NKINDS; k++)
+			n += snprintf(buf + n, sizeof(buf) - n, "%s%s %llu", n ? ", " : "",
+				      kind_name[k], (unsigned long long)atomic_load(&sh->calls[k]));
+		outf("# other calls: %s", buf);
+	}
+	outf("# accounting ports: %llu packets posted, %llu drained at round ends, %llu discarded by shutdowns",
+	     (unsigned long long)g_acct_posted, (unsigned long long)g_drained,
+	     (unsigned long long)g_acct_discarded);
+	outf("# peak_running <= N checked in %llu rounds, skipped in %llu (a DEQUEUE returned ETIMEDOUT/EINTR, N or the flags changed, or blocking awareness was on)",
+	     (unsigned long long)g_peak_checked, (unsigned long long)g_peak_skipped);
+	outf("# children forked %llu (killed %llu, stopped %llu: %llu DEQUEUEs returned EINTR without a signal handler), signals %llu, waiters woken by SHUTDOWN %llu, EFAULT deliveries %llu, fault injections %llu (%llu injected)",
+	     (unsigned long long)atomic_load(&sh->forks), (unsigned long long)atomic_load(&sh->kills),
+	     (unsigned long long)atomic_load(&sh->calls[K_STOP]),
+	     (unsigned long long)atomic_load(&sh->stop_eintr),
+	     (unsigned long long)atomic_load(&sh->sigs),
+	     (unsigned long long)atomic_load(&sh->eshut_wakes),
+	     (unsigned long long)atomic_load(&sh->putback_total),
+	     (unsigned long long)atomic_load(&sh->injections),
+	     (unsigned long long)atomic_load(&sh->injected));
+	if (atomic_load(&sh->nfail)) {
+		outf("# %d failures (seed %" PRIu64 ")", atomic_load(&sh->nfail), g_seed);
+		outf("not ok 1 fuzz");
+		return 1;
+	}
+	outf("ok 1 fuzz");
+	return 0;
+}
