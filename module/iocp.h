@@ -18,9 +18,7 @@
 #ifndef _IOCP_INTERNAL_H
 #define _IOCP_INTERNAL_H
 
-#include <linux/irq_work.h>
 #include <linux/list.h>
-#include <linux/preempt.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/spinlock.h>
