@@ -120,6 +120,48 @@ IOCP_API int iocp_disassociate(int port)
 	return iocp_ioctl(port, IOCP_IOC_DISASSOCIATE, NULL);
 }
 
+static int iocp_assoc_ioctl(int port, unsigned long cmd, int fd, uint64_t key,
+			    uint32_t events, uint32_t flags)
+{
+	struct iocp_assoc_args args = {
+		.key = key,
+		.fd = (uint32_t)fd,
+		.events = events,
+		.flags = flags,
+	};
+
+	return iocp_ioctl(port, cmd, &args);
+}
+
+IOCP_API int iocp_associate(int port, int fd, uint64_t key, uint32_t events,
+			    uint32_t flags)
+{
+	return iocp_assoc_ioctl(port, IOCP_IOC_ASSOCIATE, fd, key, events,
+				flags);
+}
+
+IOCP_API int iocp_modify(int port, int fd, uint64_t key, uint32_t events,
+			 uint32_t flags)
+{
+	return iocp_assoc_ioctl(port, IOCP_IOC_MODIFY, fd, key, events, flags);
+}
+
+IOCP_API int iocp_dissociate(int port, int fd)
+{
+	return iocp_assoc_ioctl(port, IOCP_IOC_DISSOCIATE, fd, 0, 0, 0);
+}
+
+IOCP_API int iocp_close_fd(int port, int fd)
+{
+	int ret = iocp_dissociate(port, fd);
+
+	if (ret == -ENOENT)
+		ret = 0;
+	if (close(fd) < 0 && !ret)
+		ret = -errno;
+	return ret;
+}
+
 IOCP_API int iocp_depth(int port)
 {
 	return iocp_get_many(port, NULL, 0, 0, 0);

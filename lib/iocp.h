@@ -60,6 +60,53 @@ int iocp_get_many(int port, struct iocp_completion *entries, unsigned int min,
  */
 int iocp_disassociate(int port);
 
+/*
+ * Associate the open file behind @fd with the port. Each time the file
+ * signals readiness for one of @events (IOCP_POLL* bits, at least one;
+ * IOCP_POLLERR and IOCP_POLLHUP are reported whether asked for or not), a
+ * readiness packet is queued: key @key, flags IOCP_CF_READINESS, events
+ * what fired, user_data and result 0. If the file is ready already, a
+ * packet is queued at once. @flags: 0 for a persistent, edge-triggered
+ * association, or IOCP_ASSOC_ONESHOT for one packet, then nothing until
+ * iocp_modify() re-arms it. Keys are the caller's: a pointer goes in as
+ * (uint64_t)(uintptr_t)ptr.
+ *
+ * The association holds a reference to the file: close(@fd) does not end
+ * it. End it with iocp_dissociate() or iocp_close_fd(); shutting the port
+ * down or closing it ends every association. -EEXIST if the file is
+ * already associated with a port, -EPERM if it cannot be polled, -ELOOP
+ * if it is this port or would make a loop or too deep a chain of ports,
+ * -ENOSPC at the port's max_assoc, -ESHUTDOWN, -EBADF, -EINVAL, -ENOMEM.
+ */
+int iocp_associate(int port, int fd, uint64_t key, uint32_t events,
+		   uint32_t flags);
+
+/*
+ * Replace the key, events and flags of the association of @fd with the
+ * port, and re-arm it: its queued packet, if any, is dropped, and a packet
+ * with the new key is queued at once if the file is ready. Once it
+ * returns, no dequeue returns the old key. -ENOENT if @fd is not
+ * associated with this port.
+ */
+int iocp_modify(int port, int fd, uint64_t key, uint32_t events,
+		uint32_t flags);
+
+/*
+ * End the association of @fd with the port: its queued packet is dropped,
+ * the file reference released; once it returns, no dequeue returns its
+ * key. -ENOENT if @fd is not associated with this port (also after a
+ * shutdown, which ended every association). Not to be confused with
+ * iocp_disassociate(), which is about the calling thread.
+ */
+int iocp_dissociate(int port, int fd);
+
+/*
+ * iocp_dissociate() (-ENOENT is not an error), then close(@fd): the way to
+ * close a file that may be associated with the port. @fd is closed in
+ * every case; the first error is returned.
+ */
+int iocp_close_fd(int port, int fd);
+
 /* The number of packets queued now (nothing is removed). */
 int iocp_depth(int port);
 

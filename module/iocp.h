@@ -4,6 +4,13 @@
  *
  * Locking, outermost first:
  *
+ *   port->assoc_mutex serialises changes to the port's file associations
+ *                     (assoc.c); may sleep.
+ *   iocp_nest_mutex   global; the graph of ports associated with ports.
+ *   file wait queues  the wake callback of an association runs under the
+ *                     lock of the associated file's wait queue and takes
+ *                     port->lock inside it. Nothing takes a wait-queue lock
+ *                     under port->lock.
  *   port->lock        spinlock, always taken with interrupts disabled: the
  *                     threads' irq_work takes it from hard-interrupt
  *                     context. Never nested with another port's lock.
@@ -18,7 +25,9 @@
 #ifndef _IOCP_INTERNAL_H
 #define _IOCP_INTERNAL_H
 
+#include <linux/irq_work.h>
 #include <linux/list.h>
+#include <linux/mutex.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/spinlock.h>
@@ -28,13 +37,15 @@
 
 #include "compat.h"
 
+struct iocp_assoc;
+
 /**
  * struct iocp_port - a completion port, one per open of /dev/iocp
  *
- * Every field after @lock and before @poll_wq is protected by @lock.
+ * Every field after @lock and before @assoc_mutex is protected by @lock.
  */
 struct iocp_port {
-	spinlock_t lock;		/* protects the fields below, up to poll_wq */
+	spinlock_t lock;		/* protects the fields below, up to assoc_mutex */
 
 	/* struct iocp_packet.node, oldest first (FIFO). */
 	struct list_head queue;
@@ -44,14 +55,17 @@ struct iocp_port {
 	struct list_head threads;
 
 	u32 queued;		/* length of @queue */
+	u32 ready_queued;	/* readiness packets among them */
 	u32 waiting;		/* length of @waiters */
 	u32 nthreads;		/* length of @threads */
 	u32 running;		/* threads RELEASED or RUNNING */
 	u32 blocked;		/* threads in IOCP_THREAD_BLOCKED */
 
 	u32 concurrency;	/* configured value, 0: online CPUs */
-	u32 max_queued;		/* bound on @queued for posts */
+	u32 max_queued;		/* bound on posted packets queued */
 	u32 flags;		/* IOCP_CONFIG_* */
+	u32 max_assoc;		/* bound on @nassoc for new associations */
+	u32 nassoc;		/* length of @assocs; also under @assoc_mutex */
 
 	u32 high_water;		/* largest @queued seen */
 	u32 peak_running;	/* largest @running seen */
@@ -61,21 +75,42 @@ struct iocp_port {
 
 	bool shutdown;		/* set once by IOCP_IOC_SHUTDOWN or release */
 
+	/* Serialises association changes; protects @assocs. */
+	struct mutex assoc_mutex;
+	/* struct iocp_assoc.port_node of every associated file. */
+	struct list_head assocs;
+
+	/*
+	 * Under iocp_nest_mutex: the port whose association holds this
+	 * port's file, and the associations of this port whose files are
+	 * ports (struct iocp_assoc.nest_node).
+	 */
+	struct iocp_port *nest_parent;
+	struct list_head nest_children;
+
 	/* Pollers of the port file; has its own lock. */
 	wait_queue_head_t poll_wq;
+	/* Wakes @poll_wq for wake callbacks, which run under another wait
+	 * queue's lock and must not take @poll_wq's.
+	 */
+	struct irq_work poll_work;
 
 	struct rcu_head rcu;
 };
 
 /**
  * struct iocp_packet - one queued completion
- * @node: on port->queue, or on a waiter's private list once handed off;
- *        protected by port->lock while on port->queue.
- * @c:    the completion as userspace sees it; constant once queued.
+ * @node:  on port->queue, or on a waiter's private list once handed off;
+ *         protected by port->lock while on port->queue.
+ * @c:     the completion as userspace sees it; constant once queued, but
+ *         for the events of a readiness packet, which its delivery fills.
+ * @assoc: the association whose readiness packet this is (embedded in it),
+ *         or NULL for a posted packet (allocated, freed once delivered).
  */
 struct iocp_packet {
 	struct list_head node;
 	struct iocp_completion c;
+	struct iocp_assoc *assoc;
 };
 
 /*
@@ -137,13 +172,46 @@ static inline bool iocp_port_blocking_aware(const struct iocp_port *port)
 	       !(port->flags & IOCP_CONFIG_IGNORE_BLOCKING);
 }
 
+/* main.c */
+bool iocp_file_is_port(struct file *file);
+
 /* queue.c */
 int iocp_packet_cache_init(void);
 void iocp_packet_cache_exit(void);
 void iocp_dispatch(struct iocp_port *port);
+void iocp_queue_packet(struct iocp_port *port, struct iocp_packet *pkt);
 void iocp_queue_shutdown(struct iocp_port *port);
+void iocp_wake_pollers(struct iocp_port *port);
 long iocp_post(struct iocp_port *port, void __user *argp);
 long iocp_dequeue(struct iocp_port *port, void __user *argp);
+
+/*
+ * How a dequeue gives a readiness packet back to its association:
+ * @IOCP_SETTLE_DELIVERED: copied out to userspace.
+ * @IOCP_SETTLE_SPURIOUS:  nothing requested was ready; not delivered.
+ * @IOCP_SETTLE_RETURNED:  the copy failed; the caller puts it back at the
+ *                         head of the queue if iocp_assoc_settle() says so.
+ */
+enum iocp_settle {
+	IOCP_SETTLE_DELIVERED,
+	IOCP_SETTLE_SPURIOUS,
+	IOCP_SETTLE_RETURNED,
+};
+
+/* assoc.c */
+int iocp_assoc_init(void);
+void iocp_assoc_exit(void);
+void iocp_assoc_port_init(struct iocp_port *port);
+long iocp_assoc_add(struct iocp_port *port, void __user *argp);
+long iocp_assoc_modify(struct iocp_port *port, void __user *argp);
+long iocp_assoc_del(struct iocp_port *port, void __user *argp);
+void iocp_assoc_shutdown(struct iocp_port *port);
+void iocp_assoc_show_fdinfo(struct seq_file *m, struct iocp_port *port);
+void iocp_assoc_handover(struct iocp_port *port, struct iocp_packet *pkt);
+bool iocp_assoc_resolve(struct iocp_packet *pkt);
+bool iocp_assoc_settle(struct iocp_port *port, struct iocp_packet *pkt,
+		       enum iocp_settle how);
+void iocp_assoc_discard(struct iocp_port *port, struct iocp_packet *pkt);
 
 /* thread.c */
 struct iocp_thread *iocp_thread_current(void);

@@ -21,6 +21,18 @@
 
 #define IOCP_NAME	"iocp"
 
+static const struct file_operations iocp_fops;
+
+bool iocp_file_is_port(struct file *file)
+{
+	return file->f_op == &iocp_fops;
+}
+
+static void iocp_poll_work(struct irq_work *work)
+{
+	iocp_wake_pollers(container_of(work, struct iocp_port, poll_work));
+}
+
 static int iocp_open(struct inode *inode, struct file *file)
 {
 	struct iocp_port *port;
@@ -34,6 +46,8 @@ static int iocp_open(struct inode *inode, struct file *file)
 	INIT_LIST_HEAD(&port->threads);
 	port->max_queued = IOCP_DEFAULT_MAX_QUEUED;
 	init_waitqueue_head(&port->poll_wq);
+	init_irq_work(&port->poll_work, iocp_poll_work);
+	iocp_assoc_port_init(port);
 
 	file->private_data = port;
 	return stream_open(inode, file);
@@ -41,21 +55,25 @@ static int iocp_open(struct inode *inode, struct file *file)
 
 /*
  * End the port's use: wake every waiter, drop queued packets, disassociate
- * every thread. Waiters already handed packets keep them.
+ * every thread, dissociate every file. Waiters already handed packets keep
+ * them. A second call returns once the first has dropped the files.
  */
 static void iocp_port_shutdown(struct iocp_port *port)
 {
+	bool first;
+
 	spin_lock_irq(&port->lock);
-	if (port->shutdown) {
-		spin_unlock_irq(&port->lock);
-		return;
+	first = !port->shutdown;
+	if (first) {
+		port->shutdown = true;
+		iocp_queue_shutdown(port);
+		iocp_thread_detach_all(port);
 	}
-	port->shutdown = true;
-	iocp_queue_shutdown(port);
-	iocp_thread_detach_all(port);
 	spin_unlock_irq(&port->lock);
 
-	wake_up_poll(&port->poll_wq, EPOLLHUP);
+	if (first)
+		wake_up_poll(&port->poll_wq, EPOLLHUP);
+	iocp_assoc_shutdown(port);
 }
 
 static int iocp_release(struct inode *inode, struct file *file)
@@ -65,6 +83,8 @@ static int iocp_release(struct inode *inode, struct file *file)
 	iocp_port_shutdown(port);
 	/* No waiter is left: each held a reference to this file. */
 	WARN_ON_ONCE(!list_empty(&port->waiters));
+	/* No wake callback is left to queue it. */
+	irq_work_sync(&port->poll_work);
 	kfree_rcu(port, rcu);
 	return 0;
 }
@@ -83,6 +103,7 @@ static void iocp_port_read(struct iocp_port *port, struct iocp_config *config,
 	config->concurrency = port->concurrency;
 	config->max_queued = port->max_queued;
 	config->flags = port->flags;
+	config->max_assoc = port->max_assoc;
 
 	stats->posted = port->posted;
 	stats->dequeued = port->dequeued;
@@ -95,6 +116,7 @@ static void iocp_port_read(struct iocp_port *port, struct iocp_config *config,
 	stats->peak_running = port->peak_running;
 	stats->concurrency = iocp_port_concurrency(port);
 	stats->blocked = port->blocked;
+	stats->associations = port->nassoc;
 	stats->flags = IOCP_STATS_EXIT_TRACKING;
 	if (iocp_port_blocking_aware(port))
 		stats->flags |= IOCP_STATS_BLOCKING_AWARE;
@@ -124,6 +146,10 @@ static long iocp_set_config(struct iocp_port *port, void __user *argp)
 		return -EINVAL;
 	if (!config.max_queued || config.max_queued > IOCP_MAX_QUEUED_LIMIT)
 		return -EINVAL;
+	if (config.max_assoc > IOCP_MAX_ASSOC_LIMIT)
+		return -EINVAL;
+	if (!config.max_assoc)
+		config.max_assoc = IOCP_DEFAULT_MAX_ASSOC;
 
 	spin_lock_irq(&port->lock);
 	if (port->shutdown) {
@@ -131,6 +157,7 @@ static long iocp_set_config(struct iocp_port *port, void __user *argp)
 	} else {
 		port->concurrency = config.concurrency;
 		port->max_queued = config.max_queued;
+		port->max_assoc = config.max_assoc;
 		if (port->flags != config.flags) {
 			port->flags = config.flags;
 			iocp_thread_sync_all(port);
@@ -172,6 +199,12 @@ static long iocp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return 0;
 	case IOCP_IOC_DISASSOCIATE:
 		return iocp_thread_disassociate(port);
+	case IOCP_IOC_ASSOCIATE:
+		return iocp_assoc_add(port, argp);
+	case IOCP_IOC_MODIFY:
+		return iocp_assoc_modify(port, argp);
+	case IOCP_IOC_DISSOCIATE:
+		return iocp_assoc_del(port, argp);
 	default:
 		return -ENOTTY;
 	}
@@ -215,6 +248,9 @@ static void iocp_show_fdinfo(struct seq_file *m, struct file *file)
 	seq_printf(m, "iocp-dequeued:\t%llu\n", s.dequeued);
 	seq_printf(m, "iocp-discarded:\t%llu\n", s.discarded);
 	seq_printf(m, "iocp-shutdown:\t%d\n", !!(s.flags & IOCP_STATS_SHUTDOWN));
+	seq_printf(m, "iocp-associations:\t%u\n", s.associations);
+	seq_printf(m, "iocp-max-assoc:\t%u\n", c.max_assoc);
+	iocp_assoc_show_fdinfo(m, port);
 }
 
 static const struct file_operations iocp_fops = {
@@ -242,9 +278,12 @@ static int __init iocp_init(void)
 	ret = iocp_packet_cache_init();
 	if (ret)
 		return ret;
-	ret = iocp_sched_init();
+	ret = iocp_assoc_init();
 	if (ret)
 		goto err_cache;
+	ret = iocp_sched_init();
+	if (ret)
+		goto err_assoc;
 	ret = misc_register(&iocp_misc);
 	if (ret)
 		goto err_thread;
@@ -252,6 +291,8 @@ static int __init iocp_init(void)
 
 err_thread:
 	iocp_sched_exit();
+err_assoc:
+	iocp_assoc_exit();
 err_cache:
 	iocp_packet_cache_exit();
 	return ret;
@@ -261,6 +302,7 @@ static void __exit iocp_exit(void)
 {
 	misc_deregister(&iocp_misc);
 	iocp_sched_exit();
+	iocp_assoc_exit();
 	iocp_packet_cache_exit();
 }
 

@@ -6,6 +6,10 @@
  * waiter under the port lock and counts it running, so that no later
  * arrival can take them and a shutdown right after the release cannot lose
  * them: the woken waiter owns them and returns them.
+ *
+ * Posted packets are allocated by the post and freed once delivered.
+ * Readiness packets belong to their association (assoc.c): the dequeue
+ * fills in their events and then settles them with the association.
  */
 
 #include <linux/hrtimer.h>
@@ -30,6 +34,7 @@ static struct kmem_cache *iocp_packet_cachep;
  * @min:      the fewest packets the waiter accepts.
  * @max:      the most packets the waiter accepts.
  * @count:    how many packets were handed over.
+ * @nready:   how many of them are readiness packets.
  * @released: packets were handed over; under port->lock.
  * @polling:  sleeps in IOCP_SCHED_POLL_NS slices; under port->lock.
  */
@@ -41,10 +46,12 @@ struct iocp_waiter {
 	u32 min;
 	u32 max;
 	u32 count;
+	u32 nready;
 	bool released;
 	bool polling;
 };
 
+/* Free a list of posted packets. */
 static void iocp_packets_free(struct list_head *list)
 {
 	struct iocp_packet *pkt, *tmp;
@@ -62,16 +69,35 @@ static void iocp_note_queued(struct iocp_port *port)
 		port->high_water = port->queued;
 }
 
+/* Queue @pkt at the tail; the caller dispatches. */
+void iocp_queue_packet(struct iocp_port *port, struct iocp_packet *pkt)
+{
+	lockdep_assert_held(&port->lock);
+
+	list_add_tail(&pkt->node, &port->queue);
+	port->queued++;
+	if (pkt->assoc)
+		port->ready_queued++;
+	iocp_note_queued(port);
+}
+
 /* Hand the oldest packets to @w, count it running and wake it. */
 static void iocp_release_waiter(struct iocp_port *port, struct iocp_waiter *w)
 {
+	struct iocp_packet *pkt;
 	u32 n = min(port->queued, w->max);
 	u32 i;
 
 	lockdep_assert_held(&port->lock);
 
-	for (i = 0; i < n; i++)
-		list_move_tail(port->queue.next, &w->packets);
+	for (i = 0; i < n; i++) {
+		pkt = list_first_entry(&port->queue, struct iocp_packet, node);
+		list_move_tail(&pkt->node, &w->packets);
+		if (pkt->assoc) {
+			iocp_assoc_handover(port, pkt);
+			w->nready++;
+		}
+	}
 	port->queued -= n;
 	port->dequeued += n;
 	w->count = n;
@@ -151,18 +177,25 @@ static bool iocp_sleep(struct iocp_waiter *w, ktime_t *expires)
  */
 void iocp_queue_shutdown(struct iocp_port *port)
 {
+	struct iocp_packet *pkt, *tmp;
 	struct iocp_waiter *w;
 
 	lockdep_assert_held(&port->lock);
 
 	port->discarded += port->queued;
 	port->queued = 0;
-	iocp_packets_free(&port->queue);
+	list_for_each_entry_safe(pkt, tmp, &port->queue, node) {
+		list_del(&pkt->node);
+		if (pkt->assoc)
+			iocp_assoc_discard(port, pkt);
+		else
+			kmem_cache_free(iocp_packet_cachep, pkt);
+	}
 	list_for_each_entry(w, &port->waiters, node)
 		wake_up_process(w->task);
 }
 
-static void iocp_wake_pollers(struct iocp_port *port)
+void iocp_wake_pollers(struct iocp_port *port)
 {
 	wake_up_poll(&port->poll_wq, EPOLLIN | EPOLLRDNORM);
 }
@@ -183,7 +216,8 @@ long iocp_post(struct iocp_port *port, void __user *argp)
 	/* Cheap early refusals; they are checked again under the lock. */
 	if (READ_ONCE(port->shutdown))
 		return -ESHUTDOWN;
-	if (READ_ONCE(port->queued) + args.count > READ_ONCE(port->max_queued))
+	if (READ_ONCE(port->queued) - READ_ONCE(port->ready_queued) +
+	    args.count > READ_ONCE(port->max_queued))
 		return -EAGAIN;
 
 	uentries = u64_to_user_ptr(args.entries);
@@ -193,6 +227,7 @@ long iocp_post(struct iocp_port *port, void __user *argp)
 			ret = -ENOMEM;
 			goto out_free;
 		}
+		pkt->assoc = NULL;
 		list_add_tail(&pkt->node, &batch);
 		if (copy_from_user(&pkt->c, &uentries[i], sizeof(pkt->c))) {
 			ret = -EFAULT;
@@ -208,7 +243,8 @@ long iocp_post(struct iocp_port *port, void __user *argp)
 	spin_lock_irq(&port->lock);
 	if (port->shutdown) {
 		ret = -ESHUTDOWN;
-	} else if (port->queued + args.count > port->max_queued) {
+	} else if (port->queued - port->ready_queued + args.count >
+		   port->max_queued) {
 		ret = -EAGAIN;
 	} else {
 		list_splice_tail_init(&batch, &port->queue);
@@ -244,43 +280,197 @@ static long iocp_report_depth(struct iocp_port *port,
 }
 
 /*
- * Copy the handed-over packets out. On failure they go back to the head of
- * the queue in their order, unless the port was shut down meanwhile, in
- * which case they are counted as discarded.
+ * Fill in the events of the readiness packets handed to @w, in this thread;
+ * those that find nothing ready move to @spurious.
+ */
+static void iocp_resolve(struct iocp_waiter *w, struct list_head *spurious)
+{
+	struct iocp_packet *pkt, *tmp;
+
+	list_for_each_entry_safe(pkt, tmp, &w->packets, node) {
+		if (pkt->assoc && !iocp_assoc_resolve(pkt)) {
+			list_move_tail(&pkt->node, spurious);
+			w->count--;
+		}
+	}
+}
+
+/*
+ * Settle the readiness packets on @list with their associations; posted
+ * packets stay on it. True if any was queued again.
+ */
+static bool iocp_settle(struct iocp_port *port, struct list_head *list,
+			enum iocp_settle how)
+{
+	struct iocp_packet *pkt, *tmp;
+	bool again = false;
+
+	lockdep_assert_held(&port->lock);
+
+	list_for_each_entry_safe(pkt, tmp, list, node) {
+		if (!pkt->assoc)
+			continue;
+		list_del(&pkt->node);
+		again |= iocp_assoc_settle(port, pkt, how);
+	}
+	return again;
+}
+
+/*
+ * The copy of @w's packets failed, or they are too few. They go back to the
+ * head of the queue in their order, unless the port was shut down meanwhile, in which case they
+ * are counted as discarded; readiness packets of an association that ended
+ * meanwhile are dropped.
+ */
+static void iocp_return(struct iocp_port *port, struct iocp_waiter *w)
+{
+	struct iocp_packet *pkt, *tmp;
+	LIST_HEAD(keep);
+
+	lockdep_assert_held(&port->lock);
+
+	port->dequeued -= w->count;
+	if (port->shutdown) {
+		port->discarded += w->count;
+		iocp_settle(port, &w->packets, IOCP_SETTLE_RETURNED);
+		return;
+	}
+	list_for_each_entry_safe(pkt, tmp, &w->packets, node) {
+		list_del(&pkt->node);
+		if (pkt->assoc &&
+		    !iocp_assoc_settle(port, pkt, IOCP_SETTLE_RETURNED)) {
+			w->count--;
+			continue;
+		}
+		list_add_tail(&pkt->node, &keep);
+	}
+	list_splice(&keep, &port->queue);
+	port->queued += w->count;
+	iocp_note_queued(port);
+}
+
+/*
+ * Copy the handed-over packets out. Returns -EFAULT if that failed (see
+ * iocp_return()), -EAGAIN if spurious readiness packets left fewer than
+ * the waiter's minimum (the others went back to the head of the queue and
+ * the caller waits again), 0 otherwise.
  */
 static long iocp_deliver(struct iocp_port *port, struct iocp_waiter *w,
 			 struct iocp_dequeue_args __user *uargs, u64 entries)
 {
 	struct iocp_completion __user *uentries = u64_to_user_ptr(entries);
 	struct iocp_packet *pkt;
+	LIST_HEAD(spurious);
+	bool fault = false, again = false, giveback;
+	u32 nspurious;
 	u32 n = 0;
 
-	list_for_each_entry(pkt, &w->packets, node) {
-		if (copy_to_user(&uentries[n], &pkt->c, sizeof(pkt->c)))
-			goto fault;
-		n++;
-	}
-	if (put_user(n, &uargs->count))
-		goto fault;
-	iocp_packets_free(&w->packets);
-	return 0;
+	if (w->nready)
+		iocp_resolve(w, &spurious);
+	nspurious = w->nready ? list_count_nodes(&spurious) : 0;
 
-fault:
-	n = w->count;
-	spin_lock_irq(&port->lock);
-	port->dequeued -= n;
-	if (port->shutdown) {
-		port->discarded += n;
-		iocp_packets_free(&w->packets);
-	} else {
-		list_splice_init(&w->packets, &port->queue);
-		port->queued += n;
-		iocp_note_queued(port);
-		iocp_dispatch(port);
+	/* Spurious packets left fewer than asked for: give the rest back. */
+	giveback = w->count < w->min;
+	if (!giveback) {
+		list_for_each_entry(pkt, &w->packets, node) {
+			if (copy_to_user(&uentries[n], &pkt->c,
+					 sizeof(pkt->c))) {
+				fault = true;
+				break;
+			}
+			n++;
+		}
+		if (!fault && put_user(n, &uargs->count))
+			fault = true;
 	}
+	if (!fault && !w->nready) {
+		iocp_packets_free(&w->packets);
+		return 0;
+	}
+
+	spin_lock_irq(&port->lock);
+	port->dequeued -= nspurious;
+	again = iocp_settle(port, &spurious, IOCP_SETTLE_SPURIOUS);
+	if (fault || giveback) {
+		iocp_return(port, w);
+		again = true;
+	} else {
+		again |= iocp_settle(port, &w->packets, IOCP_SETTLE_DELIVERED);
+	}
+	if (again)
+		iocp_dispatch(port);
 	spin_unlock_irq(&port->lock);
-	iocp_wake_pollers(port);
-	return -EFAULT;
+
+	/* What is left on the list are posted packets that are done with. */
+	iocp_packets_free(&w->packets);
+	if (again)
+		iocp_wake_pollers(port);
+	if (fault)
+		return -EFAULT;
+	return giveback ? -EAGAIN : 0;
+}
+
+/*
+ * Wait on @port as @thread until packets are handed to @w, the deadline
+ * @expires (NULL: none) passes, a signal comes or the port is shut down.
+ */
+static long iocp_wait(struct iocp_port *port, struct iocp_waiter *w,
+		      struct iocp_thread *thread, ktime_t *expires,
+		      bool nonblock)
+{
+	bool timed_out = false;
+	long ret = 0;
+
+	w->task = current;
+	w->thread = thread;
+	INIT_LIST_HEAD(&w->packets);
+	w->count = 0;
+	w->nready = 0;
+	w->released = false;
+	w->polling = false;
+
+	spin_lock_irq(&port->lock);
+	if (port->shutdown) {
+		spin_unlock_irq(&port->lock);
+		return -ESHUTDOWN;
+	}
+	iocp_thread_enter(port, thread);
+	list_add(&w->node, &port->waiters);
+	port->waiting++;
+	iocp_dispatch(port);
+
+	for (;;) {
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (w->released)
+			break;
+		if (port->shutdown) {
+			ret = -ESHUTDOWN;
+			break;
+		}
+		if (signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		if (timed_out || nonblock) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		w->polling = IOCP_SCHED_POLL_NS && port->queued;
+		spin_unlock_irq(&port->lock);
+		timed_out = iocp_sleep(w, expires);
+		spin_lock_irq(&port->lock);
+		if (w->polling)
+			iocp_dispatch(port);
+	}
+	__set_current_state(TASK_RUNNING);
+
+	if (!w->released) {
+		list_del(&w->node);
+		port->waiting--;
+	}
+	iocp_thread_resume(port, thread);
+	spin_unlock_irq(&port->lock);
+	return ret;
 }
 
 long iocp_dequeue(struct iocp_port *port, void __user *argp)
@@ -290,8 +480,7 @@ long iocp_dequeue(struct iocp_port *port, void __user *argp)
 	struct iocp_thread *thread;
 	struct iocp_waiter w;
 	ktime_t expires, *expiresp = NULL;
-	bool timed_out = false;
-	long ret = 0;
+	long ret;
 
 	if (copy_from_user(&args, uargs, sizeof(args)))
 		return -EFAULT;
@@ -315,60 +504,15 @@ long iocp_dequeue(struct iocp_port *port, void __user *argp)
 		return PTR_ERR(thread);
 	iocp_thread_leave_other(thread, port);
 
-	w.task = current;
-	w.thread = thread;
-	INIT_LIST_HEAD(&w.packets);
 	w.min = max(args.min, 1U);
 	w.max = args.max;
-	w.count = 0;
-	w.released = false;
-	w.polling = false;
-
-	spin_lock_irq(&port->lock);
-	if (port->shutdown) {
-		spin_unlock_irq(&port->lock);
-		iocp_thread_put_current();
-		return -ESHUTDOWN;
-	}
-	iocp_thread_enter(port, thread);
-	list_add(&w.node, &port->waiters);
-	port->waiting++;
-	iocp_dispatch(port);
-
-	for (;;) {
-		set_current_state(TASK_INTERRUPTIBLE);
+	/* Spurious readiness packets alone: wait on, to the same deadline. */
+	do {
+		ret = iocp_wait(port, &w, thread, expiresp, !args.timeout_ns);
 		if (w.released)
-			break;
-		if (port->shutdown) {
-			ret = -ESHUTDOWN;
-			break;
-		}
-		if (signal_pending(current)) {
-			ret = -EINTR;
-			break;
-		}
-		if (timed_out || !args.timeout_ns) {
-			ret = -ETIMEDOUT;
-			break;
-		}
-		w.polling = IOCP_SCHED_POLL_NS && port->queued;
-		spin_unlock_irq(&port->lock);
-		timed_out = iocp_sleep(&w, expiresp);
-		spin_lock_irq(&port->lock);
-		if (w.polling)
-			iocp_dispatch(port);
-	}
-	__set_current_state(TASK_RUNNING);
+			ret = iocp_deliver(port, &w, uargs, args.entries);
+	} while (ret == -EAGAIN);
 
-	if (!w.released) {
-		list_del(&w.node);
-		port->waiting--;
-	}
-	iocp_thread_resume(port, thread);
-	spin_unlock_irq(&port->lock);
-
-	if (w.released)
-		return iocp_deliver(port, &w, uargs, args.entries);
 	if (ret == -ESHUTDOWN)
 		iocp_thread_put_current();
 	return ret;

@@ -35,6 +35,14 @@ tally() {
 		END { print pass + 0, fail + 0, skip + 0, planned + 0 }')
 }
 
+# early_splat LOG: a splat in the kernel log before /init started.
+early_splat() {
+	tr -d '\r' <"$1" 2>/dev/null | awk -v re="$splat" '
+		/Run \/init as init process/ { exit 1 }
+		$0 ~ re { found = 1; exit 0 }
+		END { exit !found }'
+}
+
 # problem TEXT: a failure that is not a "not ok" line.
 problem() {
 	echo "not ok - $1"
@@ -64,11 +72,17 @@ for kver in $kernels; do
 	start=$SECONDS
 	rc=0
 	"$here/vm.sh" "$mode" "$kver" || rc=$?
-	# A guest that died before its init ran never reached the module (TCG
-	# has been seen to crash that early, rarely): boot it once more, openly.
+	# A guest that died, or whose kernel reported a problem, before its
+	# init ran never reached the module (TCG has been seen to crash or to
+	# trip KASAN that early, rarely): boot it once more, openly.
 	if [[ $rc -ne 0 ]] && ! grep -q '^# iocp-guest: kernel' "$dir/out.log" 2>/dev/null; then
 		echo "# $kver: the guest died before its init ran; booting it again"
 		tail -n 20 "$dir/console.log" | tr -d '\r' | sed 's/^/# /'
+		rc=0
+		"$here/vm.sh" "$mode" "$kver" || rc=$?
+	elif early_splat "$dir/console.log"; then
+		echo "# $kver: the kernel reported a problem before init ran; booting it again"
+		grep -E -m 1 -A 12 "$splat" "$dir/console.log" | tr -d '\r' | sed 's/^/# /'
 		rc=0
 		"$here/vm.sh" "$mode" "$kver" || rc=$?
 	fi

@@ -20,6 +20,12 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t debugfs debugfs /sys/kernel/debug
+# Pseudo-terminals, for the tests of associated ttys.
+mkdir -p /dev/pts
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
+[ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
+# Loopback, for the tests over TCP and UDP.
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 
 out=/dev/ttyS1
 [ -c $out ] || out=/dev/console

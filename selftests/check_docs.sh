@@ -15,7 +15,15 @@
 #  - the library functions of lib/iocp.h and of the rst match;
 #  - the ioctl table of the rst gives each ioctl its definition in the header;
 #  - the fdinfo keys ("iocp-NAME:" in module/*.c) and the ``iocp-NAME:``
-#    keys of the rst are the same, in the same order.
+#    keys of the rst are the same, in the same order: the order of the file
+#    with the .show_fdinfo method, with the keys of the helpers it calls
+#    (functions "*show_fdinfo" of other files) where it calls them;
+#  - the ABI of file associations is among what the checks above see (the
+#    ioctls, struct iocp_assoc_args, max_assoc, associations, the
+#    constants), and its fdinfo keys are documented, module or not;
+#  - the ".. c:macro:: IOCP_IOC_..." entry of each ioctl names every errno
+#    of that ioctl (the table ioctl_errnos below, which must list only
+#    errnos the module returns).
 # Runs on the host, needs only bash, grep, sed and awk. Output is KTAP.
 
 set -u
@@ -291,13 +299,62 @@ else
 	add ioctl_table_matches_header ok
 fi
 
+# The fdinfo keys the module prints, in output order: those of the file with
+# the .show_fdinfo method, with the keys of each helper it calls (a function
+# named *show_fdinfo defined in another file: all that file's keys) spliced
+# in at the call, then the keys of any other file.
+module_fdinfo_keys() {
+	local f primary='' name
+	local -a cfiles=()
+
+	for f in "${msrc[@]}"; do [[ $f == *.c ]] && cfiles+=("$f"); done
+	for f in "${cfiles[@]}"; do
+		if nocomment "$f" | grep -q '\.show_fdinfo[[:space:]]*='; then
+			primary=$f
+			break
+		fi
+	done
+	: >"$tmp/helpers"
+	for f in "${cfiles[@]}"; do
+		[ "$f" = "$primary" ] && continue
+		nocomment "$f" > "$tmp/src"
+		grep -qE '"iocp-[a-z0-9-]+:' "$tmp/src" || continue
+		name=$(grep -oE '^[A-Za-z_][A-Za-z0-9_ *]*[ *][a-z0-9_]*show_fdinfo[[:space:]]*\(' "$tmp/src" |
+		       sed -E 's/[[:space:]]*\($//; s/.*[ *]//' | head -n 1)
+		printf '%s\t%s\n' "${name:-?}" "$(grep -oE '"iocp-[a-z0-9-]+:' "$tmp/src" |
+			sed 's/^"//' | awk '!seen[$0]++' | tr '\n' ' ')"
+	done > "$tmp/helpers"
+	{
+		if [ -n "$primary" ]; then
+			nocomment "$primary" | awk -F'\t' -v helpers="$tmp/helpers" '
+				BEGIN { while ((getline l < helpers) > 0) { split(l, a, "\t"); keys[a[1]] = a[2] } }
+				{
+					line = $0
+					while (match(line, /"iocp-[a-z0-9-]+:|[A-Za-z_][A-Za-z0-9_]*[ \t]*\(/)) {
+						tok = substr(line, RSTART, RLENGTH)
+						line = substr(line, RSTART + RLENGTH)
+						if (tok ~ /^"/) { print substr(tok, 2); continue }
+						sub(/[ \t]*\($/, "", tok)
+						if (tok in keys && !(tok in done)) {
+							n = split(keys[tok], k, " ")
+							for (i = 1; i <= n; i++) print k[i]
+							done[tok] = 1
+						}
+					}
+				}
+				END { for (h in keys) if (!(h in done)) { n = split(keys[h], k, " "); for (i = 1; i <= n; i++) print k[i] } }'
+		else
+			cut -f2 "$tmp/helpers" | tr ' ' '\n'
+		fi
+	} | sed '/^$/d' | awk '!seen[$0]++'
+}
+
 # 10. fdinfo keys: those the module prints, as ``iocp-NAME:`` in the rst,
 #     same set and same order
 if [ $csrc -eq 0 ]; then
 	add fdinfo_keys_documented skip "module/*.c not present"
 else
-	mkeys=$(for f in "${msrc[@]}"; do [[ $f == *.c ]] && nocomment "$f"; done |
-		grep -oE '"iocp-[a-z0-9-]+:' | sed 's/^"//' | awk '!seen[$0]++')
+	mkeys=$(module_fdinfo_keys)
 	rkeys=$(grep -oE "\`\`iocp-[a-z0-9-]+:\`\`" "$rst" | tr -d '`' | awk '!seen[$0]++')
 	miss=$(comm -23 <(echo "$mkeys" | sort) <(echo "$rkeys" | sort) | sed '/^$/d' | join)
 	unknown=$(comm -13 <(echo "$mkeys" | sort) <(echo "$rkeys" | sort) | sed '/^$/d' | join)
@@ -312,6 +369,81 @@ else
 	else
 		add fdinfo_keys_documented ok
 	fi
+fi
+
+# 11. the ABI of file associations is seen by the checks above: its ioctls,
+#     constants and struct fields are among those parsed from the header
+want_defines="IOCP_IOC_ASSOCIATE IOCP_IOC_MODIFY IOCP_IOC_DISSOCIATE IOCP_POLLIN
+	IOCP_POLLPRI IOCP_POLLOUT IOCP_POLLERR IOCP_POLLHUP IOCP_POLLRDHUP
+	IOCP_ASSOC_ONESHOT IOCP_CF_READINESS IOCP_MAX_NEST IOCP_DEFAULT_MAX_ASSOC
+	IOCP_MAX_ASSOC_LIMIT"
+want_fields="iocp_assoc_args.key iocp_assoc_args.fd iocp_assoc_args.events
+	iocp_assoc_args.flags iocp_assoc_args.reserved iocp_config.max_assoc
+	iocp_stats.associations"
+miss=$(comm -23 <(echo $want_defines | tr ' ' '\n' | sort -u) <(echo "$defines") | join)
+missf=$(comm -23 <(echo $want_fields | tr ' ' '\n' | sort -u) \
+	<(awk '{ print $1 "." $2 }' "$tmp/hfields" | sort -u) | join)
+if [ -n "$miss$missf" ]; then
+	add association_abi_checked "not ok" "${miss:+# not defined in the header: $miss}" \
+		"${missf:+# fields not found in the header: $missf}"
+else
+	add association_abi_checked ok
+fi
+
+# 12. the fdinfo keys of associations are documented (also without module
+#     sources to compare with)
+miss=""
+for k in iocp-associations: iocp-max-assoc: iocp-assoc:; do
+	grep -qF -- "\`\`$k\`\`" "$rst" || miss="$miss $k"
+done
+if [ -n "$miss" ]; then
+	add fdinfo_association_keys_documented "not ok" "# missing:$miss"
+else
+	add fdinfo_association_keys_documented ok
+fi
+
+# 13. the errnos of each ioctl, named in its ".. c:macro::" entry. EFAULT
+#     of the ioctls without argument, and ENOTTY, are stated once for all.
+ioctl_errnos="
+IOCP_IOC_SET_CONFIG EFAULT EINVAL ESHUTDOWN
+IOCP_IOC_GET_CONFIG EFAULT
+IOCP_IOC_POST EFAULT EINVAL EAGAIN ENOMEM ESHUTDOWN
+IOCP_IOC_DEQUEUE EFAULT EINVAL ETIMEDOUT EINTR ESHUTDOWN ENOMEM
+IOCP_IOC_GET_STATS EFAULT
+IOCP_IOC_DISASSOCIATE ENOENT
+IOCP_IOC_ASSOCIATE EFAULT EINVAL EBADF EPERM ESHUTDOWN ELOOP EEXIST ENOSPC ENOMEM
+IOCP_IOC_MODIFY EFAULT EINVAL EBADF ESHUTDOWN ENOENT
+IOCP_IOC_DISSOCIATE EFAULT EINVAL EBADF ENOENT
+"
+d=()
+while read -r name errs; do
+	[ -n "$name" ] || continue
+	if ! grep -qw -- "$name" <<<"$ioctls"; then
+		d+=("# $name: not an ioctl of the header")
+		continue
+	fi
+	sec=$(awk -F'\t' -v n="$name" '
+		{ line = $0; sub(/^[^\t]*\t/, "", line) }
+		line ~ ("^\\.\\. c:macro::[ \t]+" n "[ \t]*$") { print $1; exit }' "$tmp/sections")
+	if [ -z "$sec" ]; then
+		d+=("# $name: no c:macro entry")
+		continue
+	fi
+	awk -F'\t' -v s="$sec" '$1 == s { sub(/^[^\t]*\t/, ""); print }' "$tmp/sections" > "$tmp/sec"
+	m=$(missing_words "$errs" "$tmp/sec" | join)
+	[ -n "$m" ] && d+=("# $name: not in its entry: $m")
+	if [ $csrc -ne 0 ]; then
+		x=$(comm -23 <(echo $errs | tr ' ' '\n' | sort -u) <(echo "$errnos") | join)
+		[ -n "$x" ] && d+=("# $name: the table lists errnos the module never returns: $x")
+	fi
+done <<<"$ioctl_errnos"
+miss=$(comm -23 <(echo "$ioctls") <(awk 'NF { print $1 }' <<<"$ioctl_errnos" | sort -u) |
+       grep -vx IOCP_IOC_SHUTDOWN | join)
+[ -n "$miss" ] && d+=("# ioctls missing from the table of this check: $miss")
+if [ ${#d[@]} -eq 0 ]; then
+	add ioctl_errnos_documented ok
+else
+	add ioctl_errnos_documented "not ok" "${d[@]}"
 fi
 
 echo "1..${#names[@]}"

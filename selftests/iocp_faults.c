@@ -3,14 +3,19 @@
  * Fault-injection selftest for /dev/iocp.
  *
  * Sweeps the allocation points of every port operation with fail-nth, the
- * way syzkaller and Documentation/fault-injection/fault-injection.rst do:
+ * way syzkaller and Documentation/fault-injection/fault-injection.rst do
+ * (file associations included: ASSOCIATE of an eventfd, of a port and of a
+ * FIFO open for reading and writing, which polls on two wait queues;
+ * MODIFY; DISSOCIATE; SHUTDOWN and close of a port with associations):
  * for n = 1, 2, ... the n-th fault site (slab or page allocation) met by
  * the calling thread is made to fail; the operation must then either
  * succeed (the fault hit a site whose failure is tolerated) or fail with
  * ENOMEM, and in every case the port must stay consistent: GET_STATS counts
- * as expected, posts are all or none, nothing queued is lost or reordered,
- * and a following post/dequeue round trip works. A sweep ends at the first
- * n that the operation completes without reaching.
+ * as expected (associations too), posts are all or none, nothing queued is
+ * lost or reordered, a failed ASSOCIATE leaves nothing behind (the file can
+ * be associated again) and a failed MODIFY nothing changed, an association
+ * still delivers, and a following post/dequeue round trip works. A sweep
+ * ends at the first n that the operation completes without reaching.
  *
  * Needs CONFIG_FAULT_INJECTION, CONFIG_FAILSLAB (and optionally
  * CONFIG_FAIL_PAGE_ALLOC) with CONFIG_FAULT_INJECTION_DEBUG_FS, debugfs
@@ -54,6 +59,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -265,13 +271,23 @@ static int main_fi = -1;
 
 static uint64_t next_key = 1;
 
-/* What the test expects a port to hold and to have counted. */
+/*
+ * What the test expects a port to hold and to have counted. Readiness
+ * packets: @rq queued, anywhere among the posted ones; drain() expects
+ * them to have key @rkey and events IOCP_POLLIN (the tests drain with at
+ * most one queued). @ready counts those dequeued, which @dequeued counts
+ * too.
+ */
 struct model {
-	uint64_t keys[MODEL_MAX];	/* queued packets, oldest first */
+	uint64_t keys[MODEL_MAX];	/* queued posted packets, oldest first */
 	unsigned int n;
 	uint64_t posted;
 	uint64_t dequeued;
 	uint64_t discarded;
+	unsigned int assoc;		/* files associated */
+	unsigned int rq;		/* readiness packets queued */
+	uint64_t rkey;
+	uint64_t ready;
 };
 
 static void fill(struct iocp_completion *c, uint64_t key)
@@ -384,7 +400,8 @@ static int check_stats_w(int fd, const struct model *m, int threads,
 
 	poison(&s, sizeof(s));
 	CHECK_SYS(ioctl(fd, IOCP_IOC_GET_STATS, &s));
-	CHECK(s.queued == m->n, "queued %u, expected %u", s.queued, m->n);
+	CHECK(s.queued == m->n + m->rq, "queued %u, expected %u", s.queued,
+	      m->n + m->rq);
 	CHECK(s.posted == m->posted, "posted %llu, expected %llu",
 	      (unsigned long long)s.posted, (unsigned long long)m->posted);
 	CHECK(s.dequeued == m->dequeued, "dequeued %llu, expected %llu",
@@ -392,10 +409,15 @@ static int check_stats_w(int fd, const struct model *m, int threads,
 	CHECK(s.discarded == m->discarded, "discarded %llu, expected %llu",
 	      (unsigned long long)s.discarded,
 	      (unsigned long long)m->discarded);
-	CHECK(s.posted == s.dequeued + s.discarded + s.queued,
-	      "posted %llu != dequeued %llu + discarded %llu + queued %u",
-	      (unsigned long long)s.posted, (unsigned long long)s.dequeued,
+	/* Readiness packets count as dequeued and queued, not as posted. */
+	CHECK(s.posted + m->ready + m->rq == s.dequeued + s.discarded + s.queued,
+	      "posted %llu + readiness %llu != dequeued %llu + discarded %llu + queued %u",
+	      (unsigned long long)s.posted,
+	      (unsigned long long)(m->ready + m->rq),
+	      (unsigned long long)s.dequeued,
 	      (unsigned long long)s.discarded, s.queued);
+	CHECK(s.associations == m->assoc, "associations %u, expected %u",
+	      s.associations, m->assoc);
 	CHECK(s.waiting == waiting, "waiting %u, expected %u", s.waiting,
 	      waiting);
 	if (threads >= 0)
@@ -418,11 +440,13 @@ static int check_stats(int fd, const struct model *m, int threads,
 
 /*
  * Dequeue (not armed) every queued packet, checking that they are exactly
- * the model's, in order.
+ * the model's: the posted ones in order, and the readiness packet if one
+ * is expected.
  */
 static int drain(int fd, struct model *m)
 {
 	struct iocp_dequeue_args a;
+	const struct iocp_completion *e;
 	unsigned int i;
 
 	for (;;) {
@@ -435,17 +459,34 @@ static int drain(int fd, struct model *m)
 			CHECK(errno == ETIMEDOUT, "drain: %s", strerror(errno));
 			break;
 		}
-		CHECK(a.count >= 1 && a.count <= m->n,
-		      "drain: got %u packets, %u expected", a.count, m->n);
-		for (i = 0; i < a.count; i++)
-			CHECK(entry_ok(&deq_buf[i], m->keys[i]),
+		CHECK(a.count >= 1 && a.count <= m->n + m->rq,
+		      "drain: got %u packets, %u expected", a.count,
+		      m->n + m->rq);
+		for (i = 0; i < a.count; i++) {
+			e = &deq_buf[i];
+			if (e->flags == IOCP_CF_READINESS) {
+				CHECK(m->rq && e->key == m->rkey &&
+				      e->events == IOCP_POLLIN && !e->user_data &&
+				      !e->result,
+				      "drain: readiness packet key %#llx events %#x, expected %s%#llx",
+				      (unsigned long long)e->key, e->events,
+				      m->rq ? "key " : "none, last key ",
+				      (unsigned long long)m->rkey);
+				m->rq--;
+				m->ready++;
+				m->dequeued++;
+				continue;
+			}
+			CHECK(m->n && entry_ok(e, m->keys[0]),
 			      "drain: entry %u: key %llu, expected %llu", i,
-			      (unsigned long long)deq_buf[i].key,
-			      (unsigned long long)m->keys[i]);
-		model_pop(m, a.count);
+			      (unsigned long long)e->key,
+			      (unsigned long long)m->keys[0]);
+			model_pop(m, 1);
+		}
 	}
-	CHECK(m->n == 0, "drain: %u packets missing, next key %llu", m->n,
-	      (unsigned long long)m->keys[0]);
+	CHECK(m->n == 0 && m->rq == 0,
+	      "drain: %u packets missing, next key %llu; %u readiness packets missing",
+	      m->n, (unsigned long long)m->keys[0], m->rq);
 	return 0;
 }
 
@@ -623,6 +664,7 @@ static int op_open(struct ctx *c, unsigned int n)
 	}
 	if (s.posted || s.dequeued || s.discarded || s.queued || counted(&s) ||
 	    s.waiting || s.threads || s.high_water || s.peak_running ||
+	    s.associations ||
 	    (s.flags & IOCP_STATS_SHUTDOWN) ||
 	    !(s.flags & IOCP_STATS_EXIT_TRACKING) || !reserved_zero(&s) ||
 	    s.concurrency != (unsigned int)sysconf(_SC_NPROCESSORS_ONLN)) {
@@ -633,9 +675,10 @@ static int op_open(struct ctx *c, unsigned int n)
 	}
 	poison(&cfg, sizeof(cfg));
 	if (ioctl(fd, IOCP_IOC_GET_CONFIG, &cfg) < 0 || cfg.concurrency ||
-	    cfg.max_queued != IOCP_DEFAULT_MAX_QUEUED || cfg.flags) {
-		fail("fresh port: config %u/%u/%#x", cfg.concurrency,
-		     cfg.max_queued, cfg.flags);
+	    cfg.max_queued != IOCP_DEFAULT_MAX_QUEUED || cfg.flags ||
+	    cfg.max_assoc != IOCP_DEFAULT_MAX_ASSOC) {
+		fail("fresh port: config %u/%u/%#x/%u", cfg.concurrency,
+		     cfg.max_queued, cfg.flags, cfg.max_assoc);
 		goto out;
 	}
 	if (round_trip(fd, &m) || check_stats(fd, &m, 1, 1))
@@ -970,6 +1013,8 @@ static int op_set_config(struct ctx *c, unsigned int n)
 	}
 	want.concurrency = n % 4 + 1;
 	want.max_queued = 1000 + n;
+	/* 0 would read back as IOCP_DEFAULT_MAX_ASSOC */
+	want.max_assoc = 100 + n;
 	fi_arm(main_fi, n);
 	ret = ioctl(c->fd, IOCP_IOC_SET_CONFIG, &want);
 	err = errno;
@@ -982,8 +1027,9 @@ static int op_set_config(struct ctx *c, unsigned int n)
 		goto bad;
 	}
 	if (!ret && memcmp(&after, &want, sizeof(want))) {
-		fail("config %u/%u, set %u/%u", after.concurrency,
-		     after.max_queued, want.concurrency, want.max_queued);
+		fail("config %u/%u/%u, set %u/%u/%u", after.concurrency,
+		     after.max_queued, after.max_assoc, want.concurrency,
+		     want.max_queued, want.max_assoc);
 		goto bad;
 	}
 	if (ret && memcmp(&after, &before, sizeof(before))) {
@@ -1001,7 +1047,9 @@ bad:
 
 static int op_get_config(struct ctx *c, unsigned int n)
 {
-	struct iocp_config cfg, want = { .concurrency = 3, .max_queued = 777 };
+	struct iocp_config cfg, want = {
+		.concurrency = 3, .max_queued = 777, .max_assoc = 5,
+	};
 	bool hit;
 	int ret, err;
 
@@ -1019,8 +1067,8 @@ static int op_get_config(struct ctx *c, unsigned int n)
 	if (outcome(hit, ret, err, true))
 		goto bad;
 	if (!ret && memcmp(&cfg, &want, sizeof(cfg))) {
-		fail("config %u/%u/%#x, expected 3/777/0", cfg.concurrency,
-		     cfg.max_queued, cfg.flags);
+		fail("config %u/%u/%#x/%u, expected 3/777/0/5", cfg.concurrency,
+		     cfg.max_queued, cfg.flags, cfg.max_assoc);
 		goto bad;
 	}
 	if (round_trip(c->fd, &c->m) || check_stats(c->fd, &c->m, 1, 1))
@@ -1051,6 +1099,7 @@ static int op_get_stats(struct ctx *c, unsigned int n)
 		goto bad;
 	if (!ret && (s.queued != 3 || s.posted != c->m.posted ||
 		     s.dequeued != c->m.dequeued || s.threads != 1 ||
+		     s.associations ||
 		     counted(&s) != 1 || s.waiting || s.discarded ||
 		     (s.flags & IOCP_STATS_SHUTDOWN) ||
 		     !(s.flags & IOCP_STATS_EXIT_TRACKING) ||
@@ -1300,6 +1349,400 @@ bad:
 	return -1;
 }
 
+/* ------------------------------------------------------------------ */
+/* File associations                                                    */
+/* ------------------------------------------------------------------ */
+
+/* The files an association sweep associates, made ready for IOCP_POLLIN. */
+enum assoc_file { AF_EVENTFD, AF_PORT, AF_FIFO };
+
+struct afile {
+	int fd;		/* what is associated */
+	int aux;	/* the pipe's write end, for AF_FIFO */
+};
+
+static void afile_close(struct afile *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->aux >= 0)
+		close(f->aux);
+	f->fd = f->aux = -1;
+}
+
+/* Make the file signal (and be) readable once more. */
+static int afile_fire(enum assoc_file kind, struct afile *f)
+{
+	uint64_t one = 1;
+
+	switch (kind) {
+	case AF_EVENTFD:
+		CHECK_SYS(write(f->fd, &one, sizeof(one)));
+		break;
+	case AF_PORT:
+		CHECK(iocp_post(f->fd, 1, 2, 3) == 0, "POST to the inner port");
+		break;
+	case AF_FIFO:
+		CHECK_SYS(write(f->aux, "x", 1));
+		break;
+	}
+	return 0;
+}
+
+/*
+ * A file of @kind, readable already, so that its association queues a
+ * packet at once. AF_PORT: a port with a packet queued (a port in a port).
+ * AF_FIFO: a pipe opened for reading and writing, which has two wait
+ * queues: the association allocates a second wait queue entry.
+ */
+static int afile_open(enum assoc_file kind, struct afile *f)
+{
+	char path[64];
+	int p[2];
+
+	f->fd = f->aux = -1;
+	switch (kind) {
+	case AF_EVENTFD:
+		f->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		CHECK_SYS(f->fd);
+		break;
+	case AF_PORT:
+		f->fd = port_open();
+		if (f->fd < 0)
+			return -1;
+		break;
+	case AF_FIFO:
+		CHECK_SYS(pipe2(p, O_CLOEXEC | O_NONBLOCK));
+		f->aux = p[1];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", p[0]);
+		f->fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+		close(p[0]);
+		CHECK_SYS(f->fd);
+		break;
+	}
+	return afile_fire(kind, f);
+}
+
+static int assoc_ioctl(int port, unsigned long cmd, int fd, uint64_t key,
+		       uint32_t flags)
+{
+	struct iocp_assoc_args a = {
+		.key = key,
+		.fd = (uint32_t)fd,
+		.events = cmd == IOCP_IOC_DISSOCIATE ? 0 : IOCP_POLLIN,
+		.flags = flags,
+	};
+
+	return ioctl(port, cmd, &a);
+}
+
+/* ASSOCIATE (not armed) a ready file of @kind: a packet is queued. */
+static int assoc_plain(int fd, struct model *m, enum assoc_file kind,
+		       struct afile *f, uint64_t key)
+{
+	if (afile_open(kind, f))
+		return -1;
+	CHECK_SYS(assoc_ioctl(fd, IOCP_IOC_ASSOCIATE, f->fd, key, 0));
+	m->assoc++;
+	m->rq++;
+	m->rkey = key;
+	return 0;
+}
+
+/*
+ * The association of @f works: the file fires, a packet with @key comes;
+ * DISSOCIATE (not armed) ends it: the file fires, nothing comes.
+ */
+static int assoc_check_end(int fd, struct model *m, enum assoc_file kind,
+			   struct afile *f, uint64_t key)
+{
+	if (afile_fire(kind, f))
+		return -1;
+	m->rq = 1;
+	m->rkey = key;
+	if (check_stats(fd, m, 1, 1) || drain(fd, m))
+		return -1;
+	CHECK_SYS(assoc_ioctl(fd, IOCP_IOC_DISSOCIATE, f->fd, 0, 0));
+	m->assoc--;
+	if (afile_fire(kind, f) || check_stats(fd, m, 1, 1) || drain(fd, m))
+		return -1;
+	return 0;
+}
+
+/*
+ * ASSOCIATE of a ready file, two posted packets queued: on success the
+ * readiness packet is queued; on ENOMEM nothing changed and the file is
+ * not left associated with anything (associating it again works).
+ */
+static int do_associate(struct ctx *c, unsigned int n, enum assoc_file kind)
+{
+	struct afile f = { -1, -1 };
+	uint64_t key = 0xa550c0000000ULL + n;
+	bool hit;
+	int ret, err;
+
+	if (ctx_port(c))
+		return -1;
+	if (post_plain(c->fd, &c->m, 2) || check_stats(c->fd, &c->m, -1, -1) ||
+	    afile_open(kind, &f))
+		goto bad;
+
+	fi_arm(main_fi, n);
+	ret = assoc_ioctl(c->fd, IOCP_IOC_ASSOCIATE, f.fd, key, 0);
+	err = errno;
+	hit = fi_disarm(main_fi);
+	if (outcome(hit, ret, err, true))
+		goto bad;
+	if (!ret) {
+		c->m.assoc++;
+		c->m.rq = 1;
+		c->m.rkey = key;
+	}
+	if (check_stats(c->fd, &c->m, -1, -1) || drain(c->fd, &c->m))
+		goto bad;
+	if (ret) {
+		/* Nothing was left behind: not EEXIST. */
+		if (assoc_ioctl(c->fd, IOCP_IOC_ASSOCIATE, f.fd, key, 0) < 0) {
+			fail("ASSOCIATE after the failed one: %s", strerror(errno));
+			goto bad;
+		}
+		c->m.assoc++;
+		c->m.rq = 1;
+		c->m.rkey = key;
+		if (check_stats(c->fd, &c->m, 1, 1) || drain(c->fd, &c->m))
+			goto bad;
+	}
+	if (assoc_check_end(c->fd, &c->m, kind, &f, key))
+		goto bad;
+	afile_close(&f);
+	if (round_trip(c->fd, &c->m) || check_stats(c->fd, &c->m, 1, 1))
+		goto bad;
+	return hit;
+bad:
+	afile_close(&f);
+	ctx_close(c);
+	return -1;
+}
+
+static int op_associate(struct ctx *c, unsigned int n)
+{
+	return do_associate(c, n, AF_EVENTFD);
+}
+
+static int op_associate_port(struct ctx *c, unsigned int n)
+{
+	return do_associate(c, n, AF_PORT);
+}
+
+static int op_associate_fifo(struct ctx *c, unsigned int n)
+{
+	return do_associate(c, n, AF_FIFO);
+}
+
+/*
+ * MODIFY of an association whose packet is queued: on success the packet
+ * has the new key; on failure the association is unchanged.
+ */
+static int op_modify(struct ctx *c, unsigned int n)
+{
+	struct afile f = { -1, -1 };
+	uint64_t k1 = 0xa550d0000000ULL + 2 * n, k2 = k1 + 1;
+	bool hit;
+	int ret, err;
+
+	if (ctx_port(c))
+		return -1;
+	if (post_plain(c->fd, &c->m, 2) ||
+	    assoc_plain(c->fd, &c->m, AF_EVENTFD, &f, k1) ||
+	    check_stats(c->fd, &c->m, -1, -1))
+		goto bad;
+
+	fi_arm(main_fi, n);
+	ret = assoc_ioctl(c->fd, IOCP_IOC_MODIFY, f.fd, k2, 0);
+	err = errno;
+	hit = fi_disarm(main_fi);
+	if (outcome(hit, ret, err, true))
+		goto bad;
+	/* Still readable: a packet with the key in effect. */
+	if (!ret)
+		c->m.rkey = k2;
+	if (check_stats(c->fd, &c->m, -1, -1) || drain(c->fd, &c->m) ||
+	    assoc_check_end(c->fd, &c->m, AF_EVENTFD, &f, ret ? k1 : k2))
+		goto bad;
+	afile_close(&f);
+	if (round_trip(c->fd, &c->m) || check_stats(c->fd, &c->m, 1, 1))
+		goto bad;
+	return hit;
+bad:
+	afile_close(&f);
+	ctx_close(c);
+	return -1;
+}
+
+/* DISSOCIATE with a packet queued: never fails; the packet goes. */
+static int op_dissociate(struct ctx *c, unsigned int n)
+{
+	struct afile f = { -1, -1 };
+	uint64_t key = 0xa550e0000000ULL + n;
+	bool hit;
+	int ret, err;
+
+	if (ctx_port(c))
+		return -1;
+	if (post_plain(c->fd, &c->m, 2) ||
+	    assoc_plain(c->fd, &c->m, AF_PORT, &f, key) ||
+	    check_stats(c->fd, &c->m, -1, -1))
+		goto bad;
+
+	fi_arm(main_fi, n);
+	ret = assoc_ioctl(c->fd, IOCP_IOC_DISSOCIATE, f.fd, 0, 0);
+	err = errno;
+	hit = fi_disarm(main_fi);
+	if (outcome(hit, ret, err, false))
+		goto bad;
+	c->m.assoc--;
+	c->m.rq = 0;
+	if (check_stats(c->fd, &c->m, -1, -1) || drain(c->fd, &c->m) ||
+	    afile_fire(AF_PORT, &f) || check_stats(c->fd, &c->m, 1, 1))
+		goto bad;
+	/* The file is free: it can be associated again. */
+	if (assoc_ioctl(c->fd, IOCP_IOC_ASSOCIATE, f.fd, key, 0) < 0) {
+		fail("ASSOCIATE after DISSOCIATE: %s", strerror(errno));
+		goto bad;
+	}
+	c->m.assoc++;
+	c->m.rq = 1;
+	c->m.rkey = key;
+	if (check_stats(c->fd, &c->m, 1, 1) || drain(c->fd, &c->m) ||
+	    assoc_check_end(c->fd, &c->m, AF_PORT, &f, key))
+		goto bad;
+	afile_close(&f);
+	if (round_trip(c->fd, &c->m) || check_stats(c->fd, &c->m, 1, 1))
+		goto bad;
+	return hit;
+bad:
+	afile_close(&f);
+	ctx_close(c);
+	return -1;
+}
+
+/*
+ * SHUTDOWN (@close false) or close() (true) of a port with a file of each
+ * kind associated, one readiness packet and two posted packets queued:
+ * never fails, and the files are free afterwards.
+ */
+static int do_end_assoc(unsigned int n, bool do_close)
+{
+	static const enum assoc_file kinds[] = { AF_EVENTFD, AF_PORT, AF_FIFO };
+	struct afile f[3] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
+	struct model m = {};
+	struct iocp_stats s;
+	bool hit;
+	int fd, ret, err, i, other = -1;
+
+	fd = port_open();
+	if (fd < 0)
+		return -1;
+	if (post_plain(fd, &m, 2))
+		goto bad;
+	/* Each queues its packet at once. */
+	for (i = 0; i < 3; i++) {
+		if (assoc_plain(fd, &m, kinds[i], &f[i], 0xa550f0000000ULL + i))
+			goto bad;
+	}
+	/* The two posted packets and two readiness packets go; the last
+	 * readiness packet stays queued. */
+	poison(deq_buf, sizeof(deq_buf));
+	{
+		struct iocp_dequeue_args a = {
+			.entries = (uintptr_t)deq_buf, .max = 4, .min = 4,
+		};
+
+		if (ioctl(fd, IOCP_IOC_DEQUEUE, &a) < 0 || a.count != 4) {
+			fail("DEQUEUE of 4: %s, count %u", strerror(errno), a.count);
+			goto bad;
+		}
+		model_pop(&m, 2);
+		m.ready += 2;
+		m.dequeued += 2;
+		m.rq = 1;
+		m.rkey = 0xa550f0000002ULL;
+	}
+	if (check_stats(fd, &m, 1, 1))
+		goto bad;
+
+	fi_arm(main_fi, n);
+	ret = do_close ? close(fd) : ioctl(fd, IOCP_IOC_SHUTDOWN);
+	err = errno;
+	hit = fi_disarm(main_fi);
+	if (do_close)
+		fd = -1;
+	if (outcome(hit, ret, err, false))
+		goto bad;
+	if (!do_close) {
+		poison(&s, sizeof(s));
+		if (ioctl(fd, IOCP_IOC_GET_STATS, &s) < 0 || s.associations ||
+		    s.queued || s.discarded != 1 || !(s.flags & IOCP_STATS_SHUTDOWN)) {
+			fail("after SHUTDOWN: associations %u queued %u discarded %llu flags %#x",
+			     s.associations, s.queued,
+			     (unsigned long long)s.discarded, s.flags);
+			goto bad;
+		}
+		if (assoc_ioctl(fd, IOCP_IOC_DISSOCIATE, f[0].fd, 0, 0) == 0 ||
+		    errno != ENOENT) {
+			fail("DISSOCIATE after SHUTDOWN: %s", strerror(errno));
+			goto bad;
+		}
+	}
+	/* Every file is free again. */
+	other = port_open();
+	if (other < 0)
+		goto bad;
+	for (i = 0; i < 3; i++) {
+		if (assoc_ioctl(other, IOCP_IOC_ASSOCIATE, f[i].fd, i, 0) < 0) {
+			fail("ASSOCIATE of file %d with another port: %s", i,
+			     strerror(errno));
+			goto bad;
+		}
+	}
+	close(other);
+	for (i = 0; i < 3; i++)
+		afile_close(&f[i]);
+	if (fd >= 0)
+		close(fd);
+	/* This thread was detached: it associates with a new port cleanly. */
+	memset(&m, 0, sizeof(m));
+	fd = port_open();
+	if (fd < 0)
+		return -1;
+	if (round_trip(fd, &m) || check_stats(fd, &m, 1, 1)) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return hit;
+bad:
+	if (other >= 0)
+		close(other);
+	for (i = 0; i < 3; i++)
+		afile_close(&f[i]);
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static int op_shutdown_assoc(struct ctx *c, unsigned int n)
+{
+	(void)c;
+	return do_end_assoc(n, false);
+}
+
+static int op_close_assoc(struct ctx *c, unsigned int n)
+{
+	(void)c;
+	return do_end_assoc(n, true);
+}
+
 struct op {
 	const char *name;
 	int (*fn)(struct ctx *c, unsigned int n);
@@ -1319,6 +1762,13 @@ static const struct op ops[] = {
 	{ "fdinfo", op_fdinfo },
 	{ "shutdown", op_shutdown },
 	{ "close", op_close },
+	{ "associate", op_associate },
+	{ "associate_port", op_associate_port },
+	{ "associate_fifo", op_associate_fifo },
+	{ "modify", op_modify },
+	{ "dissociate", op_dissociate },
+	{ "shutdown_assoc", op_shutdown_assoc },
+	{ "close_assoc", op_close_assoc },
 };
 
 #define NOPS (sizeof(ops) / sizeof(ops[0]))

@@ -26,14 +26,30 @@
  * (slot 0) and two fresh "chaos" ports (slots 1 and 2), and runs THREADS
  * threads for 0.3-2 s against them and against file descriptors that are
  * not ports. The threads issue random SET_CONFIG, GET_CONFIG, POST, DEQUEUE
- * (including depth queries), GET_STATS, SHUTDOWN, DISASSOCIATE, unknown
- * ioctl numbers and known numbers with a wrong size or direction, with
- * random counts (0, 1, small, any, IOCP_MAX_BATCH, IOCP_MAX_BATCH + 1,
- * huge), flags (IOCP_CONFIG_IGNORE_BLOCKING and undefined bits), reserved
+ * (including depth queries), GET_STATS, SHUTDOWN, DISASSOCIATE, ASSOCIATE,
+ * MODIFY, DISSOCIATE, unknown ioctl numbers and known numbers with a wrong
+ * size or direction, with random counts (0, 1, small, any, IOCP_MAX_BATCH,
+ * IOCP_MAX_BATCH + 1, huge), flags (IOCP_CONFIG_IGNORE_BLOCKING,
+ * IOCP_ASSOC_ONESHOT and undefined bits), poll events (valid sets, none,
+ * undefined bits), max_assoc values (0, small, the limit, beyond), reserved
  * words, timeouts (0, microseconds, milliseconds, infinite), argument and
  * entry pointers (valid, NULL, unmapped, kernel, PROT_NONE, read-only,
  * straddling into a PROT_NONE page), on ports, dup()ed ports, a pipe,
  * /dev/null, an eventfd, a memfd, an O_PATH fd, a closed fd number and -1.
+ * The files they associate come from a pool made afresh each round: pipes,
+ * socketpairs, eventfds and a signalfd (pollable), a regular file (EPERM),
+ * a closed fd, -1 and an O_PATH fd (EBADF), the chaos ports (ports in
+ * ports, loops: ELOOP) and the target port itself (ELOOP); the files of
+ * the pool are written to, read and shut down so that readiness packets
+ * flow into the chaos ports (the signalfd is woken, keylessly, by every
+ * signal the process gets), and are closed with iocp_close_fd() through a
+ * dup. Nothing is ever associated with the accounting port. Private ports
+ * check associations exactly (edge-triggered coalescing, one-shot and
+ * re-arming, MODIFY replacing a queued packet, DISSOCIATE, the file
+ * reference surviving close(), POLLHUP, max_assoc and ENOSPC, a port in a
+ * port and a loop, shutdown, POLLFREE of a signalfd whose polling process
+ * exited), and children associate the pool's signalfd with chaos ports
+ * before they exit (POLLFREE).
  * They also poll and epoll the ports, read their fdinfo, replace chaos ports
  * by new ones (dup2 over the fd: the old file is closed under its waiters),
  * shut ports down under waiters, create, check exactly and close private
@@ -55,15 +71,29 @@
  *    before the timeout elapsed, and never when a SHUTDOWN of that port
  *    completed before the deadline; ESHUTDOWN only if GET_STATS then says
  *    the port is shut down.
+ *    ASSOCIATE, MODIFY and DISSOCIATE: EFAULT, then EINVAL, EBADF, EPERM
+ *    (ASSOCIATE of a regular file), ESHUTDOWN (ENOENT for DISSOCIATE) on a
+ *    port known to be shut down, ELOOP for the port itself, ENOENT for
+ *    MODIFY and DISSOCIATE of a file never associated with the port; else
+ *    success or EEXIST, ENOSPC, ENOMEM, ELOOP (for ports), ENOENT.
  *  - outputs: dequeued packets carry IOCP_CF_POSTED, events 0 and key/result
- *    matching their user_data; count within [min, max]; nothing written past
- *    count, nothing written on failure, input fields unchanged; GET_CONFIG and
- *    GET_STATS flags known and reserved words zero.
+ *    matching their user_data, or IOCP_CF_READINESS, user_data and result
+ *    0, nonzero events among those the key asked for plus IOCP_POLLERR and
+ *    IOCP_POLLHUP, and a key given to an ASSOCIATE or MODIFY of that port
+ *    that may have succeeded (a registry of keys in shared memory); count
+ *    within [min, max]; nothing written past count, nothing written on
+ *    failure, input fields unchanged; GET_CONFIG and GET_STATS flags known
+ *    and reserved words zero, max_assoc in [1, IOCP_MAX_ASSOC_LIMIT].
  *  - every GET_STATS and fdinfo snapshot: posted == dequeued + discarded +
- *    queued; high_water >= queued; peak_running >= running; after shutdown
- *    queued, running, blocked and threads are 0; before it threads ==
- *    running + waiting + blocked (an associated thread is waiting, released
- *    or running, or blocked); blocked is 0 without blocking awareness.
+ *    queued (on ports that may have had associations, readiness packets
+ *    count too: posted <= dequeued + discarded + queued); no association
+ *    on the accounting port or after shutdown; fdinfo has one iocp-assoc
+ *    line per association, with a key, events and flags given to an
+ *    ASSOCIATE or MODIFY of the port; high_water >= queued; peak_running
+ *    >= running; after shutdown queued, running, blocked and threads are
+ *    0; before it threads == running + waiting + blocked (an associated
+ *    thread is waiting, released or running, or blocked); blocked is 0
+ *    without blocking awareness.
  *  - packets never cross ports, are never duplicated, and a failed POST never
  *    delivers anything (per-packet state in shared memory, updated atomically
  *    by threads and children).
@@ -117,6 +147,8 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -153,21 +185,31 @@
 #define RES_SALT	0x5bd1e9955bd1e995ull
 #define SOFT_CAP	50000		/* queue depth above which posts stay small */
 
+/* Keys of associations: magic:8 slot:8 flags:8 events:16 serial:24. The
+ * serial indexes a registry of the keys given to ASSOCIATE or MODIFY calls
+ * that may have succeeded (set before the call, cleared when it fails). */
+#define KEY_MAGIC	0xC3ull
+#define KEYREG_MAX	(1u << 20)	/* keys per round */
+#define POLL_ALL	(IOCP_POLLIN | IOCP_POLLPRI | IOCP_POLLOUT | IOCP_POLLERR | \
+			 IOCP_POLLHUP | IOCP_POLLRDHUP)
+#define MAX_POOL	24
+
 enum kind {
 	K_SET_CONFIG, K_GET_CONFIG, K_POST, K_DEQUEUE, K_GET_STATS, K_SHUTDOWN,
-	K_DISASSOCIATE, K_UNKNOWN,
+	K_DISASSOCIATE, K_ASSOCIATE, K_MODIFY, K_DISSOCIATE, K_UNKNOWN,
 	K_NIOCTL,
 	K_OPEN = K_NIOCTL, K_REOPEN, K_CLOSE, K_DUP, K_POLL, K_EPOLL,
 	K_FDINFO, K_FORK, K_KILL, K_SIGNAL, K_FAILNTH, K_SLEEP, K_THREAD,
-	K_EXEC, K_STOP,
+	K_EXEC, K_STOP, K_FDIO, K_CLOSE_FD, K_ASSOC_PRIVATE, K_POLLFREE,
 	K_NKINDS
 };
 
 static const char *const kind_name[K_NKINDS] = {
 	"SET_CONFIG", "GET_CONFIG", "POST", "DEQUEUE", "GET_STATS", "SHUTDOWN",
-	"DISASSOCIATE", "unknown-ioctl",
+	"DISASSOCIATE", "ASSOCIATE", "MODIFY", "DISSOCIATE", "unknown-ioctl",
 	"open", "reopen", "close", "dup", "poll", "epoll", "fdinfo", "fork",
 	"kill", "signal", "fail-nth", "sleep", "thread", "exec", "stop",
+	"file-io", "iocp_close_fd", "assoc-private", "pollfree",
 };
 
 /* A set of errno values (0: success). */
@@ -248,8 +290,15 @@ struct shared {
 		nopkt_total, putback_total, stop_eintr;
 	atomic_ullong child_inflight[MAX_THREADS];
 	atomic_uint child_stops[MAX_THREADS];	/* SIGSTOPs sent to the child */
+	/* associations: files associated with the slot's port this round
+	 * (then its stats count readiness packets too); readiness packets
+	 * dequeued, with POLLHUP, associations made, private-port checks */
+	atomic_int assoc_used[NPORTS];
+	atomic_ullong ready_pkts, ready_hup, assoc_ok, assoc_private, pollfree_hup;
+	atomic_uint keyseq;
 	struct slot slots[NPORTS];
 	atomic_uchar ud[UD_MAX];	/* 0 free, 1 posted, 2 delivered */
+	atomic_uchar keyreg[KEYREG_MAX];	/* 1: the key may be associated */
 };
 
 /* The read-only page: prebuilt arguments, and zeroes to write into. */
@@ -268,6 +317,7 @@ struct tgt {
 	int type, fd, slot;
 	unsigned int gen;
 	bool gen_ok;
+	uint64_t t_begin;	/* rel. ns: when the last call on it began */
 	const char *name;
 };
 
@@ -324,6 +374,10 @@ static bool g_failnth;			/* fault injection usable */
 static bool g_lazy_exit;
 static long g_ncpus;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+/* fork() takes it shared; a check that needs the last reference to a file
+ * it made (close() must release it) takes it exclusive, so that no child
+ * inherits the file meanwhile. */
+static pthread_rwlock_t fork_lock = PTHREAD_RWLOCK_INITIALIZER;
 static __thread struct tctx *T;
 static __thread volatile sig_atomic_t tls_sigs;
 
@@ -530,6 +584,7 @@ static void pick_tgt(struct tctx *c, struct tgt *t, unsigned int pa,
 /* Read the generation before a call. */
 static void tgt_begin(struct tctx *c, struct tgt *t)
 {
+	t->t_begin = rel_ns(now_ns());
 	if (t->type != TT_SLOT)
 		return;
 	if (c->is_child) {
@@ -774,6 +829,17 @@ static uint32_t pick_mq(struct tctx *c)
 	return chance(c, 10) ? 1 + rn(c, IOCP_MAX_QUEUED_LIMIT) : v[rn(c, sizeof(v) / sizeof(v[0]))];
 }
 
+/* max_assoc: 0 (the default), small values (ENOSPC), the limit, beyond it. */
+static uint32_t pick_ma(struct tctx *c)
+{
+	static const uint32_t v[] = {
+		0, 0, 0, 0, 1, 2, 3, 8, IOCP_DEFAULT_MAX_ASSOC, IOCP_MAX_ASSOC_LIMIT,
+		IOCP_MAX_ASSOC_LIMIT + 1, 0xffffffffu,
+	};
+
+	return chance(c, 5) ? (uint32_t)rnd64(c) : v[rn(c, sizeof(v) / sizeof(v[0]))];
+}
+
 /* Timeout of a DEQUEUE on target @t. Infinite waits are only used where
  * something is sure to end them: the SHUTDOWN of the accounting port at the
  * end of a strict round, or the signals at the end of other rounds. */
@@ -821,7 +887,7 @@ static void check_stats(struct tctx *c, const struct tgt *t, const struct iocp_s
 
 	(void)c;
 	tdesc(t, b, sizeof(b));
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 2; i++) {
 		if (st->reserved[i])
 			fail("%s on %s: reserved[%d] = %#x", what, b, i, st->reserved[i]);
 	}
@@ -830,11 +896,33 @@ static void check_stats(struct tctx *c, const struct tgt *t, const struct iocp_s
 		fail("%s on %s: unknown flags %#x", what, b, st->flags);
 	if (!(st->flags & IOCP_STATS_EXIT_TRACKING))
 		fail("%s on %s: IOCP_STATS_EXIT_TRACKING missing", what, b);
-	if (st->posted != st->dequeued + st->discarded + st->queued)
+	/* Readiness packets count in dequeued, discarded and queued, not in
+	 * posted: only ports that may have had associations have more. The
+	 * flag is set before any ASSOCIATE and read after the snapshot. */
+	if (is_port(t) && atomic_load(&sh->assoc_used[t->slot])) {
+		if (st->posted > st->dequeued + st->discarded + st->queued)
+			fail("%s on %s: posted %llu > dequeued %llu + discarded %llu + queued %u",
+			     what, b, (unsigned long long)st->posted,
+			     (unsigned long long)st->dequeued,
+			     (unsigned long long)st->discarded, st->queued);
+	} else if (st->posted != st->dequeued + st->discarded + st->queued) {
 		fail("%s on %s: posted %llu != dequeued %llu + discarded %llu + queued %u",
 		     what, b, (unsigned long long)st->posted,
 		     (unsigned long long)st->dequeued,
 		     (unsigned long long)st->discarded, st->queued);
+	}
+	/* Nothing can be associated with the accounting port. A shutdown
+	 * ends every association before it returns, but after it sets the
+	 * flag: only a shutdown complete before the snapshot began counts. */
+	if (acct && st->associations)
+		fail("%s on %s: %u associations", what, b, st->associations);
+	if (shut && st->associations && stable && is_port(t)) {
+		uint64_t sn = tgt_shut_ns(t);
+
+		if (sn && sn < t->t_begin)
+			fail("%s on %s: %u associations, %.3f ms after a shutdown", what, b,
+			     st->associations, (t->t_begin - sn) / 1e6);
+	}
 	if (st->high_water < st->queued)
 		fail("%s on %s: high_water %u < queued %u", what, b, st->high_water, st->queued);
 	if (st->peak_running < st->running)
@@ -899,6 +987,49 @@ static void verify_shut(struct tctx *c, const struct tgt *t, const char *what)
 /* ------------------------------------------------------------------ */
 /* Delivered packets                                                    */
 
+static uint64_t key_make(unsigned int slot, uint32_t flags, uint32_t events,
+			 uint32_t serial)
+{
+	return KEY_MAGIC << 56 | (uint64_t)(slot & 0xff) << 48 |
+	       (uint64_t)(flags & 0xff) << 40 | (uint64_t)(events & 0xffff) << 24 |
+	       (serial & 0xffffff);
+}
+
+/* Is @key one that an ASSOCIATE or MODIFY may have given to slot @slot? */
+static bool key_known(uint64_t key, int slot)
+{
+	uint32_t serial = key & 0xffffff;
+
+	return (key >> 56) == KEY_MAGIC && (int)((key >> 48) & 0xff) == slot &&
+	       serial < KEYREG_MAX && atomic_load(&sh->keyreg[serial]);
+}
+
+/* A readiness packet dequeued from @t: IOCP_CF_READINESS, user_data and
+ * result 0, events among those its key asked for plus ERR and HUP, and a
+ * key associated with this port at some point. */
+static void check_readiness(const struct tgt *t, const struct iocp_completion *p,
+			    uint32_t i, uint32_t n)
+{
+	uint32_t want = (p->key >> 24) & 0xffff;
+	char b[96];
+
+	atomic_fetch_add(&sh->ready_pkts, 1);
+	if (p->events & IOCP_POLLHUP)
+		atomic_fetch_add(&sh->ready_hup, 1);
+	if (p->user_data || p->result || !p->events || (p->events & ~POLL_ALL))
+		fail("DEQUEUE on %s: readiness packet %u/%u: key %#llx user_data %#llx result %#llx events %#x",
+		     tdesc(t, b, sizeof(b)), i, n, (unsigned long long)p->key,
+		     (unsigned long long)p->user_data, (unsigned long long)p->result,
+		     p->events);
+	if (!is_port(t) || !key_known(p->key, t->slot))
+		fail("DEQUEUE on %s: readiness packet %u/%u with key %#llx, never associated with this port",
+		     tdesc(t, b, sizeof(b)), i, n, (unsigned long long)p->key);
+	else if (p->events & ~(want | IOCP_POLLERR | IOCP_POLLHUP))
+		fail("DEQUEUE on %s: readiness packet %u/%u with key %#llx: events %#x, asked for %#x",
+		     tdesc(t, b, sizeof(b)), i, n, (unsigned long long)p->key,
+		     p->events, want);
+}
+
 static void take_packets(struct tctx *c, const struct tgt *t, bool stable,
 			 const struct iocp_completion *e, uint32_t n)
 {
@@ -914,6 +1045,10 @@ static void take_packets(struct tctx *c, const struct tgt *t, bool stable,
 		unsigned int gen = (ud >> 24) & 0xffff;
 		uint32_t seq = ud & 0xffffff;
 
+		if (p->flags == IOCP_CF_READINESS) {
+			check_readiness(t, p, i, n);
+			continue;
+		}
 		if (p->flags != IOCP_CF_POSTED || p->events)
 			fail("DEQUEUE on %s: packet %u/%u has flags %#x events %#x",
 			     tdesc(t, b, sizeof(b)), i, n, p->flags, p->events);
@@ -1401,12 +1536,15 @@ static void do_set_config(struct tctx *c, struct tgt *t, bool force_valid)
 		a = place_args(c, am, sizeof(*a));
 		v.concurrency = pick_conc(c);
 		v.max_queued = pick_mq(c);
+		v.max_assoc = pick_ma(c);
 		if (force_valid && (!v.max_queued || v.max_queued > IOCP_MAX_QUEUED_LIMIT))
 			v.max_queued = 4096;
+		if (force_valid && v.max_assoc > IOCP_MAX_ASSOC_LIMIT)
+			v.max_assoc = 0;
 		if (!force_valid) {
 			v.flags = pick_cfg_flags(c);
 			if (chance(c, 5))
-				v.reserved[rn(c, 5)] = 1u << rn(c, 32);
+				v.reserved[rn(c, 4)] = 1u << rn(c, 32);
 		}
 		if (acct && (sh->strict || chance(c, 70))) {
 			v.concurrency = sh->acct_conc;
@@ -1416,8 +1554,8 @@ static void do_set_config(struct tctx *c, struct tgt *t, bool force_valid)
 		put_args(a, am, &v, sizeof(v), c);
 	}
 	invalid = (v.flags & ~IOCP_CONFIG_IGNORE_BLOCKING) || v.reserved[0] || v.reserved[1] || v.reserved[2] ||
-		  v.reserved[3] || v.reserved[4] || !v.max_queued ||
-		  v.max_queued > IOCP_MAX_QUEUED_LIMIT;
+		  v.reserved[3] || !v.max_queued || v.max_queued > IOCP_MAX_QUEUED_LIMIT ||
+		  v.max_assoc > IOCP_MAX_ASSOC_LIMIT;
 	tgt_begin(c, t);
 	t0 = now_ns();
 	e = xioctl(t->fd, IOCP_IOC_SET_CONFIG, a, K_SET_CONFIG);
@@ -1437,10 +1575,10 @@ static void do_set_config(struct tctx *c, struct tgt *t, bool force_valid)
 	}
 	if (!es_has(&ok, e))
 		bad_result(K_SET_CONFIG, t, e, &ok,
-			   "args %s concurrency %u max_queued %u flags %#x reserved %#x,%#x,%#x,%#x,%#x",
+			   "args %s concurrency %u max_queued %u flags %#x max_assoc %u reserved %#x,%#x,%#x,%#x",
 			   ptrdesc(a, pb, sizeof(pb)), v.concurrency, v.max_queued,
-			   v.flags, v.reserved[0], v.reserved[1], v.reserved[2],
-			   v.reserved[3], v.reserved[4]);
+			   v.flags, v.max_assoc, v.reserved[0], v.reserved[1], v.reserved[2],
+			   v.reserved[3]);
 	if (am == AM_VALID && memcmp(a, &v, sizeof(v)))
 		fail("SET_CONFIG on fd %d changed its argument", t->fd);
 	if (e == ESHUTDOWN && stable)
@@ -1486,12 +1624,16 @@ static void do_get(struct tctx *c, struct tgt *t, int kind)
 		char b[96];
 
 		if ((cf->flags & ~IOCP_CONFIG_IGNORE_BLOCKING) || cf->reserved[0] ||
-		    cf->reserved[1] || cf->reserved[2] || cf->reserved[3] || cf->reserved[4])
+		    cf->reserved[1] || cf->reserved[2] || cf->reserved[3])
 			fail("GET_CONFIG on %s: flags %#x or reserved words nonzero",
 			     tdesc(t, b, sizeof(b)), cf->flags);
 		if (!cf->max_queued || cf->max_queued > IOCP_MAX_QUEUED_LIMIT)
 			fail("GET_CONFIG on %s: max_queued %u", tdesc(t, b, sizeof(b)),
 			     cf->max_queued);
+		/* 0 is stored as IOCP_DEFAULT_MAX_ASSOC: never read back */
+		if (!cf->max_assoc || cf->max_assoc > IOCP_MAX_ASSOC_LIMIT)
+			fail("GET_CONFIG on %s: max_assoc %u", tdesc(t, b, sizeof(b)),
+			     cf->max_assoc);
 		if (stable && t->slot == ACCT && sh->strict &&
 		    (cf->concurrency != sh->acct_conc || cf->flags != sh->acct_flags))
 			fail("GET_CONFIG on the accounting port: concurrency %u flags %#x, set %u %#x (strict round)",
@@ -1514,6 +1656,9 @@ static void check_shut_stats(struct tctx *c, const struct tgt *t, const char *wh
 		return;
 	if (!(st.flags & IOCP_STATS_SHUTDOWN))
 		fail("GET_STATS after %s: not shut down (flags %#x)", what, st.flags);
+	/* SHUTDOWN returns once every association is gone. */
+	if (st.associations)
+		fail("GET_STATS after %s: %u associations", what, st.associations);
 	check_stats(c, t, &st, true, "GET_STATS after SHUTDOWN");
 }
 
@@ -1538,24 +1683,28 @@ static void do_shutdown(struct tctx *c, struct tgt *t)
 	check_shut_stats(c, t, "SHUTDOWN");
 }
 
-/* Is @cmd one of the six real commands? */
+static const unsigned int real_cmds[] = {
+	IOCP_IOC_SET_CONFIG, IOCP_IOC_GET_CONFIG, IOCP_IOC_POST,
+	IOCP_IOC_DEQUEUE, IOCP_IOC_GET_STATS, IOCP_IOC_SHUTDOWN,
+	IOCP_IOC_DISASSOCIATE, IOCP_IOC_ASSOCIATE, IOCP_IOC_MODIFY,
+	IOCP_IOC_DISSOCIATE,
+};
+#define NREAL ((unsigned int)(sizeof(real_cmds) / sizeof(real_cmds[0])))
+
+/* Is @cmd one of the real commands? */
 static bool real_cmd(unsigned int cmd)
 {
-	return cmd == IOCP_IOC_SET_CONFIG || cmd == IOCP_IOC_GET_CONFIG ||
-	       cmd == IOCP_IOC_POST || cmd == IOCP_IOC_DEQUEUE ||
-	       cmd == IOCP_IOC_GET_STATS || cmd == IOCP_IOC_SHUTDOWN ||
-	       cmd == IOCP_IOC_DISASSOCIATE;
+	for (unsigned int i = 0; i < NREAL; i++) {
+		if (cmd == real_cmds[i])
+			return true;
+	}
+	return false;
 }
 
 static void do_unknown(struct tctx *c, struct tgt *t)
 {
 	/* Magic numbers the VFS handles itself for any file. */
 	static const unsigned char vfs_magic[] = { 0x00, 0x15, 0x54, 0x58, 0x66, 0x94 };
-	static const unsigned int real[] = {
-		IOCP_IOC_SET_CONFIG, IOCP_IOC_GET_CONFIG, IOCP_IOC_POST,
-		IOCP_IOC_DEQUEUE, IOCP_IOC_GET_STATS, IOCP_IOC_SHUTDOWN,
-		IOCP_IOC_DISASSOCIATE,
-	};
 	unsigned int cmd, dir, type = IOCP_IOC_MAGIC, nr, size;
 	void *arg;
 	int e;
@@ -1565,10 +1714,10 @@ static void do_unknown(struct tctx *c, struct tgt *t)
 		size = rn(c, 100) < 70 ? rn(c, 128) : rn(c, 1u << 14);
 		switch (rn(c, 4)) {
 		case 0:
-			nr = 7 + rn(c, 249);
+			nr = NREAL + rn(c, 256 - NREAL);
 			break;
 		case 1:
-			cmd = real[rn(c, 7)];
+			cmd = real_cmds[rn(c, NREAL)];
 			nr = _IOC_NR(cmd);
 			if (chance(c, 50))
 				size = _IOC_SIZE(cmd) + (chance(c, 50) ? 8 : -8u);
@@ -1577,7 +1726,7 @@ static void do_unknown(struct tctx *c, struct tgt *t)
 			size &= _IOC_SIZEMASK;
 			break;
 		case 2:
-			nr = rn(c, 7);
+			nr = rn(c, NREAL);
 			break;
 		default:
 			nr = rn(c, 256);
@@ -1754,15 +1903,42 @@ static void do_epoll(struct tctx *c)
 enum {
 	FI_QUEUED, FI_RUNNING, FI_BLOCKED, FI_WAITING, FI_THREADS, FI_CONC,
 	FI_EFF, FI_MQ, FI_FLAGS, FI_HW, FI_POSTED, FI_DEQUEUED, FI_DISCARDED,
-	FI_SHUTDOWN, NKEYS
+	FI_SHUTDOWN, FI_ASSOC, FI_MAX_ASSOC, NKEYS
 };
 
 static const char *const fdinfo_keys[NKEYS] = {
 	"iocp-queued", "iocp-running", "iocp-blocked", "iocp-waiting",
 	"iocp-threads", "iocp-concurrency", "iocp-effective-concurrency",
 	"iocp-max-queued", "iocp-flags", "iocp-high-water", "iocp-posted",
-	"iocp-dequeued", "iocp-discarded", "iocp-shutdown",
+	"iocp-dequeued", "iocp-discarded", "iocp-shutdown", "iocp-associations",
+	"iocp-max-assoc",
 };
+
+/* An "iocp-assoc:" line of the fdinfo of @t: its key, events and flags are
+ * those of an ASSOCIATE or MODIFY made on the port. */
+static void fdinfo_assoc(struct tctx *c, const struct tgt *t, const char *val)
+{
+	unsigned long long key;
+	unsigned long ino;
+	unsigned int ev, fl;
+	char b[96];
+
+	if (sscanf(val, "inode:%lu key:%llx events:%x flags:%x", &ino, &key, &ev, &fl) != 4) {
+		fail("fdinfo of %s: iocp-assoc: bad value '%s'", tdesc(t, b, sizeof(b)), val);
+		return;
+	}
+	if (!ev || (ev & ~(uint32_t)POLL_ALL) || (fl & ~(uint32_t)IOCP_ASSOC_ONESHOT))
+		fail("fdinfo of %s: iocp-assoc: events %#x flags %#x", tdesc(t, b, sizeof(b)),
+		     ev, fl);
+	if (!is_port(t) || !tgt_stable(c, t))
+		return;
+	if (!key_known(key, t->slot))
+		fail("fdinfo of %s: iocp-assoc: key %#llx never associated with this port",
+		     tdesc(t, b, sizeof(b)), key);
+	else if (ev != ((key >> 24) & 0xffff) || fl != ((key >> 40) & 0xff))
+		fail("fdinfo of %s: iocp-assoc: key %#llx with events %#x flags %#x, given with events %#llx flags %#llx",
+		     tdesc(t, b, sizeof(b)), key, ev, fl, (key >> 24) & 0xffff, (key >> 40) & 0xff);
+}
 
 /* /proc/self/fdinfo: the lines of a port, checked like a GET_STATS
  * snapshot (unknown iocp- lines are ignored). */
@@ -1770,10 +1946,10 @@ static void do_fdinfo(struct tctx *c)
 {
 	unsigned long long v[NKEYS];
 	int seen[NKEYS] = { 0 };
-	char path[64], buf[4096], b[96];
+	char path[64], buf[16384], b[96];
 	struct tgt t;
 	ssize_t n;
-	int fd, e;
+	int fd, e, nlines = 0;
 	char *line, *save;
 
 	pick_tgt(c, &t, 45, 45);
@@ -1804,6 +1980,15 @@ static void do_fdinfo(struct tctx *c)
 		if (!colon || strncmp(line, "iocp-", 5))
 			continue;
 		*colon = 0;
+		if (!strcmp(line, "iocp-assoc")) {
+			nlines++;
+			if (colon[1] != '\t')
+				fail("fdinfo of %s: %s: not followed by a tab",
+				     tdesc(&t, b, sizeof(b)), line);
+			else
+				fdinfo_assoc(c, &t, colon + 2);
+			continue;
+		}
 		for (int k = 0; k < NKEYS; k++) {
 			if (strcmp(line, fdinfo_keys[k]))
 				continue;
@@ -1822,6 +2007,8 @@ static void do_fdinfo(struct tctx *c)
 			if (seen[k])
 				fail("fdinfo of %s has %s", tdesc(&t, b, sizeof(b)), fdinfo_keys[k]);
 		}
+		if (nlines)
+			fail("fdinfo of %s has iocp-assoc lines", tdesc(&t, b, sizeof(b)));
 		return;
 	}
 	for (int k = 0; k < NKEYS; k++) {
@@ -1832,9 +2019,25 @@ static void do_fdinfo(struct tctx *c)
 		}
 	}
 	tdesc(&t, b, sizeof(b));
-	if (v[FI_POSTED] != v[FI_DEQUEUED] + v[FI_DISCARDED] + v[FI_QUEUED])
-		fail("fdinfo of %s: posted %llu != dequeued %llu + discarded %llu + queued %llu",
+	if (atomic_load(&sh->assoc_used[t.slot]) ?
+	    v[FI_POSTED] > v[FI_DEQUEUED] + v[FI_DISCARDED] + v[FI_QUEUED] :
+	    v[FI_POSTED] != v[FI_DEQUEUED] + v[FI_DISCARDED] + v[FI_QUEUED])
+		fail("fdinfo of %s: posted %llu, dequeued %llu + discarded %llu + queued %llu",
 		     b, v[FI_POSTED], v[FI_DEQUEUED], v[FI_DISCARDED], v[FI_QUEUED]);
+	/* The iocp-assoc lines are listed after the counters are read,
+	 * not in the same atomic step: their number may differ. */
+	if (t.slot == ACCT && tgt_stable(c, &t) && (v[FI_ASSOC] || nlines))
+		fail("fdinfo of %s: %llu associations, %d iocp-assoc lines", b, v[FI_ASSOC],
+		     nlines);
+	if (v[FI_SHUTDOWN] && v[FI_ASSOC] && tgt_stable(c, &t)) {
+		uint64_t sn = tgt_shut_ns(&t);
+
+		if (sn && sn < t.t_begin)
+			fail("fdinfo of %s: %llu associations, %.3f ms after a shutdown", b,
+			     v[FI_ASSOC], (t.t_begin - sn) / 1e6);
+	}
+	if (!v[FI_MAX_ASSOC] || v[FI_MAX_ASSOC] > IOCP_MAX_ASSOC_LIMIT)
+		fail("fdinfo of %s: max-assoc %llu", b, v[FI_MAX_ASSOC]);
 	if (v[FI_HW] < v[FI_QUEUED])
 		fail("fdinfo of %s: high water %llu < queued %llu", b, v[FI_HW], v[FI_QUEUED]);
 	if (v[FI_SHUTDOWN] > 1)
@@ -1974,6 +2177,7 @@ static void do_reopen(struct tctx *c, int s, bool force)
 		cfg.concurrency = rn(c, 4);
 		cfg.max_queued = chance(c, 20) ? 1 + rn(c, 64) : IOCP_DEFAULT_MAX_QUEUED;
 		cfg.flags = rn(c, 2);
+		cfg.max_assoc = chance(c, 20) ? 1 + rn(c, 4) : 0;
 		e = xioctl(nfd, IOCP_IOC_SET_CONFIG, &cfg, K_SET_CONFIG);
 		if (e)
 			fail("SET_CONFIG on a new port: %s", errname(e));
@@ -2202,9 +2406,9 @@ static void do_temp(struct tctx *c, bool inject)
 			TFAIL("SET_CONFIG after SHUTDOWN: %s", errname(e));
 		if ((e = xioctl(fd, IOCP_IOC_GET_CONFIG, &cfg, K_GET_CONFIG)) ||
 		    cfg.concurrency != conc || cfg.max_queued != mq ||
-		    cfg.flags != tflags)
-			TFAIL("GET_CONFIG after SHUTDOWN: %s, %u/%u", errname(e),
-			      cfg.concurrency, cfg.max_queued);
+		    cfg.flags != tflags || cfg.max_assoc != IOCP_DEFAULT_MAX_ASSOC)
+			TFAIL("GET_CONFIG after SHUTDOWN: %s, %u/%u/%u (max_assoc set to 0: the default)",
+			      errname(e), cfg.concurrency, cfg.max_queued, cfg.max_assoc);
 		if ((e = xioctl(fd, IOCP_IOC_SHUTDOWN, NULL, K_SHUTDOWN)))
 			TFAIL("second SHUTDOWN: %s", errname(e));
 		if ((e = xioctl(fd, IOCP_IOC_DISASSOCIATE, NULL, K_DISASSOCIATE)) != ENOENT)
@@ -2224,6 +2428,759 @@ out:
 #undef TFAIL
 }
 
+/* ------------------------------------------------------------------ */
+/* Associations                                                         */
+
+/* The files that ASSOCIATE, MODIFY and DISSOCIATE name: made afresh each
+ * round (after the chaos ports that held them were replaced), O_NONBLOCK. */
+enum { PF_PIPE_R, PF_PIPE_W, PF_SOCK, PF_EVENTFD, PF_SIGNALFD, PF_REG, PF_BADF, PF_PORT };
+
+struct pfile {
+	int fd;
+	int kind;
+	int slot;		/* PF_PORT */
+	const char *name;
+};
+
+static struct pfile pool[MAX_POOL];
+static int npool, npollable;	/* the pollable files come first */
+
+static void pool_add(int fd, int kind, const char *name)
+{
+	if (fd < 0 && kind != PF_BADF) {
+		outf("# cannot create a %s: %s", name, errname(errno));
+		return;
+	}
+	pool[npool++] = (struct pfile){ fd, kind, -1, name };
+}
+
+static void pool_setup(void)
+{
+	int p[2], sv[2];
+
+	for (int i = 0; i < npool; i++) {
+		if (pool[i].kind != PF_BADF && pool[i].kind != PF_PORT)
+			close(pool[i].fd);
+	}
+	npool = 0;
+	for (int i = 0; i < 2; i++) {
+		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0) {
+			pool_add(p[0], PF_PIPE_R, "pipe read end");
+			pool_add(p[1], PF_PIPE_W, "pipe write end");
+		}
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0) {
+			pool_add(sv[0], PF_SOCK, "socket");
+			pool_add(sv[1], PF_SOCK, "socket");
+		}
+		pool_add(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), PF_EVENTFD, "eventfd");
+	}
+	{
+		/* Keyless wakeups: every signal sent to the process wakes it;
+		 * readable while the polling thread has SIGUSR1 pending. */
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		sigaddset(&set, SIGUSR2);
+		pool_add(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC), PF_SIGNALFD, "signalfd");
+	}
+	npollable = npool;
+	pool_add(memfd_create("iocp_fuzz_reg", MFD_CLOEXEC), PF_REG, "regular file");
+	pool_add(CLOSED_FD, PF_BADF, "closed fd");
+	pool_add(-1, PF_BADF, "fd -1");
+	for (int i = 0; i < nweird; i++) {
+		if (weird[i].fd >= 0 && weird[i].type == TT_BADF && weird[i].fd != CLOSED_FD)
+			pool_add(weird[i].fd, PF_BADF, weird[i].name);	/* O_PATH */
+	}
+	for (int s = 1; s < NPORTS; s++) {
+		pool[npool] = (struct pfile){ sh->slots[s].fd, PF_PORT, s, "chaos port" };
+		npool++;
+	}
+}
+
+static uint32_t pick_events(struct tctx *c)
+{
+	static const uint32_t v[] = {
+		IOCP_POLLIN, IOCP_POLLIN, IOCP_POLLIN, IOCP_POLLOUT,
+		IOCP_POLLIN | IOCP_POLLOUT, IOCP_POLLIN | IOCP_POLLRDHUP,
+		IOCP_POLLERR, IOCP_POLLHUP, IOCP_POLLPRI, POLL_ALL,
+	};
+	unsigned int r = rn(c, 100);
+
+	if (r < 70)
+		return v[rn(c, sizeof(v) / sizeof(v[0]))];
+	if (r < 92)
+		return 1 + rn(c, POLL_ALL);	/* maybe with undefined bits */
+	if (r < 96)
+		return 0;
+	return 1u << rn(c, 32);
+}
+
+static uint32_t pick_assoc_flags(struct tctx *c)
+{
+	unsigned int r = rn(c, 100);
+
+	if (r < 65)
+		return 0;
+	if (r < 95)
+		return IOCP_ASSOC_ONESHOT;
+	return 1u << rn(c, 32);
+}
+
+/* Do the arguments of ASSOCIATE or MODIFY (or of DISSOCIATE) fail EINVAL? */
+static bool assoc_invalid(int kind, const struct iocp_assoc_args *v)
+{
+	if (kind == K_DISSOCIATE)
+		return v->events || v->flags || v->reserved;
+	return (v->flags & ~(uint32_t)IOCP_ASSOC_ONESHOT) || v->reserved || !v->events ||
+	       (v->events & ~(uint32_t)POLL_ALL);
+}
+
+static unsigned long assoc_cmd(int kind)
+{
+	return kind == K_ASSOCIATE ? IOCP_IOC_ASSOCIATE :
+	       kind == K_MODIFY ? IOCP_IOC_MODIFY : IOCP_IOC_DISSOCIATE;
+}
+
+/*
+ * ASSOCIATE, MODIFY or DISSOCIATE on target @t, of a file of the pool (or
+ * of @t itself); @file >= 0 forces that pool file, @force_valid valid
+ * arguments. Nothing is ever associated with the accounting port: there
+ * the calls are made so that they must fail.
+ */
+static void do_assoc(struct tctx *c, struct tgt *t, int kind, int file, bool force_valid)
+{
+	bool acct = is_port(t) && t->slot == ACCT;
+	struct iocp_assoc_args v, *a;
+	const struct pfile *pf = NULL;
+	bool self = false, maybe_self = false, is_reg, is_badf, is_portf, inval;
+	bool stable, self_sure, reg = false;
+	uint32_t serial = 0;
+	uint64_t t0, sn;
+	int am, e, fkind;
+	eset_t ok = { { 0 } };
+	char pb[48], fb[64];
+
+	if (npool < npollable + 3 + NPORTS - 1 || npollable < 1)
+		return;		/* no pool */
+	am = force_valid ? AM_VALID : pick_am(c, false);
+	if (am == AM_RO)
+		am = AM_VALID;
+	memset(&v, 0, sizeof(v));
+	if (file >= 0) {
+		pf = &pool[file];
+	} else {
+		unsigned int r = rn(c, 100);
+
+		if (r < 8 || (acct && r < 30))
+			self = true;
+		else if (r < 14 || (acct && r < 60))
+			pf = &pool[npollable];		/* the regular file */
+		else if (r < 20 || acct)
+			pf = &pool[npollable + 1 + rn(c, npool - npollable - 1 - (NPORTS - 1))];
+		else if (r < 28)
+			pf = &pool[npool - (NPORTS - 1) + rn(c, NPORTS - 1)];
+		else
+			pf = &pool[rn(c, npollable)];
+		if (acct && pf && pf->kind != PF_REG && pf->kind != PF_BADF)
+			self = true, pf = NULL;
+	}
+	fkind = self ? PF_PORT : pf->kind;
+	v.fd = self ? (uint32_t)t->fd : (uint32_t)pf->fd;
+	is_reg = fkind == PF_REG;
+	is_badf = fkind == PF_BADF;
+	is_portf = fkind == PF_PORT;
+	/* The same slot's port by its slot fd: the same file unless the
+	 * slot's port is replaced during the call. */
+	maybe_self = self || (pf && pf->kind == PF_PORT && is_port(t) && pf->slot == t->slot);
+	if (kind == K_DISSOCIATE) {
+		if (!force_valid && chance(c, 8)) {
+			if (chance(c, 50))
+				v.events = pick_events(c) | 1;
+			else
+				v.flags = 1u << rn(c, 32);
+		}
+		v.key = rnd64(c);	/* ignored */
+	} else {
+		v.events = force_valid ? (uint32_t)IOCP_POLLIN << rn(c, 3) : pick_events(c);
+		v.flags = force_valid ? (chance(c, 30) ? (uint32_t)IOCP_ASSOC_ONESHOT : 0) :
+			  pick_assoc_flags(c);
+	}
+	if (!force_valid && chance(c, 3))
+		v.reserved = 1u << rn(c, 32);
+	inval = assoc_invalid(kind, &v);
+	if (kind != K_DISSOCIATE) {
+		/* A key in the registry if the call may succeed. */
+		bool may = is_port(t) && !acct && !inval && !is_reg && !is_badf &&
+			   (am == AM_VALID);
+
+		serial = atomic_fetch_add(&sh->keyseq, 1);
+		if (serial >= KEYREG_MAX)
+			return;		/* out of keys this round */
+		v.key = key_make(is_port(t) ? (unsigned int)t->slot : 0xff, v.flags,
+				 v.events, serial);
+		if (may) {
+			atomic_store(&sh->keyreg[serial], 1);
+			reg = true;
+			if (kind == K_ASSOCIATE)
+				atomic_store(&sh->assoc_used[t->slot], 1);
+		}
+	}
+	a = place_args(c, am, sizeof(*a));
+	put_args(a, am, &v, sizeof(v), c);
+
+	tgt_begin(c, t);
+	t0 = now_ns();
+	e = xioctl(t->fd, assoc_cmd(kind), a, kind);
+	if (reg && e)
+		atomic_store(&sh->keyreg[serial], 0);
+	if (check_not_port(t, kind, e, ""))
+		return;
+	stable = tgt_stable(c, t);
+	sn = stable ? tgt_shut_ns(t) : 0;
+	/* Is the file surely the port itself? The same descriptor names the
+	 * same file unless a replacement of the slot's port came between its
+	 * two lookups; a dup, and a child's descriptors, are not replaced. */
+	if (!maybe_self)
+		self_sure = false;
+	else if (v.fd == (uint32_t)t->fd)
+		self_sure = c->is_child || t->type == TT_DUP || stable;
+	else	/* a dup of the slot's port, and the slot's descriptor */
+		self_sure = t->gen_ok && atomic_load(&sh->slots[t->slot].gen) == t->gen;
+	if (am != AM_VALID) {
+		es_add(&ok, EFAULT);
+	} else if (inval) {
+		es_add(&ok, EINVAL);
+	} else if (is_badf) {
+		es_add(&ok, EBADF);
+	} else if (kind == K_ASSOCIATE && is_reg) {
+		es_add(&ok, EPERM);
+	} else if (sn && sn < rel_ns(t0)) {
+		es_add(&ok, kind == K_DISSOCIATE ? ENOENT : ESHUTDOWN);
+		if (kind == K_ASSOCIATE)
+			es_add(&ok, ENOMEM);
+	} else if (kind == K_ASSOCIATE) {
+		/* The association is allocated before the other checks. */
+		es_add(&ok, ENOMEM);
+		es_add(&ok, ESHUTDOWN);
+		es_add(&ok, ELOOP);
+		if (!self_sure && !acct) {
+			es_add(&ok, 0);
+			es_add(&ok, EEXIST);
+			es_add(&ok, ENOSPC);
+			es_add(&ok, ENOMEM);
+			if (!is_portf)
+				ok.w[ELOOP / 64] &= ~(1ull << (ELOOP % 64));
+		}
+	} else {
+		es_add(&ok, ENOENT);
+		if (kind == K_MODIFY)
+			es_add(&ok, ESHUTDOWN);
+		if (!self_sure && !acct && !is_reg)
+			es_add(&ok, 0);
+	}
+	if (!es_has(&ok, e)) {
+		snprintf(fb, sizeof(fb), "%s %d", self ? "the port itself, fd" : pf->name,
+			 (int)v.fd);
+		bad_result(kind, t, e, &ok,
+			   "args %s%s: file %s, key %#llx, events %#x, flags %#x, reserved %#x",
+			   ptrdesc(a, pb, sizeof(pb)), am == AM_STRADDLE ? " (straddling)" : "",
+			   fb, (unsigned long long)v.key, v.events, v.flags, v.reserved);
+	}
+	if (am == AM_VALID && memcmp(a, &v, sizeof(v)))
+		fail("%s on fd %d changed its arguments", kind_name[kind], t->fd);
+	if (e == ESHUTDOWN && stable)
+		verify_shut(c, t, kind_name[kind]);
+	if (!e && kind == K_ASSOCIATE)
+		atomic_fetch_add(&sh->assoc_ok, 1);
+}
+
+/* Make the files of the pool ready (or not): write, read, send, recv. */
+static void do_fdio(struct tctx *c)
+{
+	const struct pfile *pf;
+	char buf[4096];
+	uint64_t one;
+	ssize_t n = 0;
+	int e;
+
+	if (!npollable)
+		return;
+	pf = &pool[rn(c, npollable)];
+	memset(buf, 0x5a, 512);
+	switch (pf->kind) {
+	case PF_PIPE_W:
+		n = write(pf->fd, buf, 1 + rn(c, 512));
+		break;
+	case PF_PIPE_R:
+		n = read(pf->fd, buf, chance(c, 50) ? sizeof(buf) : 1 + rn(c, 64));
+		break;
+	case PF_SOCK:
+		if (chance(c, 1))
+			n = shutdown(pf->fd, chance(c, 50) ? SHUT_WR : SHUT_RDWR);
+		else if (chance(c, 50))
+			n = send(pf->fd, buf, 1 + rn(c, 512), MSG_DONTWAIT | MSG_NOSIGNAL);
+		else
+			n = recv(pf->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		break;
+	case PF_EVENTFD:
+		one = 1 + rn(c, 3);
+		if (chance(c, 60))
+			n = write(pf->fd, &one, sizeof(one));
+		else
+			n = read(pf->fd, &one, sizeof(one));
+		break;
+	default:
+		return;
+	}
+	e = n < 0 ? errno : 0;
+	count_call(K_FDIO, e);
+	if (e && e != EAGAIN && e != EPIPE && e != ECONNRESET && e != EINTR)
+		fail("I/O on the %s (fd %d): %s", pf->name, pf->fd, errname(e));
+}
+
+/* iocp_close_fd() of a dup of a pool file: the association (if with this
+ * port) ends, ENOENT is no error, the dup is closed. */
+static void do_close_fd(struct tctx *c, struct tgt *t)
+{
+	int d, e;
+
+	if (!is_port(t) || !npollable)
+		return;
+	d = fcntl(pool[rn(c, npollable)].fd, F_DUPFD_CLOEXEC, 300);
+	if (d < 0) {
+		count_call(K_CLOSE_FD, errno);
+		return;
+	}
+	e = -iocp_close_fd(t->fd, d);
+	count_call(K_CLOSE_FD, e);
+	if (e) {
+		char b[96];
+
+		fail("iocp_close_fd(%s, dup %d of a pooled file): %s", tdesc(t, b, sizeof(b)),
+		     d, errname(e));
+	}
+}
+
+/* A child (of do_fork) associates the pool's signalfd: the wait queue it
+ * polls is the child's, freed when the child is reaped (POLLFREE): the
+ * port then gets one POLLHUP packet and the association goes quiet. */
+static void do_pollfree(struct tctx *c)
+{
+	struct tgt t;
+
+	for (int i = 0; i < npollable; i++) {
+		if (pool[i].kind == PF_SIGNALFD) {
+			slot_tgt(&t, 1 + rn(c, NPORTS - 1));
+			do_assoc(c, &t, chance(c, 80) ? K_ASSOCIATE : K_MODIFY, i, true);
+			count_call(K_POLLFREE, 0);
+			return;
+		}
+	}
+}
+
+/* A private port under exact checks (do_assoc_private). */
+struct priv {
+	int port;
+	uint64_t dequeued;	/* packets dequeued from it so far */
+	uint32_t serial;
+	int got;
+	struct iocp_completion out[8];
+};
+
+static uint64_t pkey(struct priv *pv, uint32_t events, uint32_t flags)
+{
+	return key_make(SLOT_TEMP, flags, events, ++pv->serial);
+}
+
+static int pcall(struct priv *pv, int kind, int fd, uint64_t key, uint32_t events,
+		 uint32_t flags)
+{
+	struct iocp_assoc_args a = {
+		.key = key, .fd = (uint32_t)fd, .events = events, .flags = flags,
+	};
+
+	return xioctl(pv->port, assoc_cmd(kind), &a, kind);
+}
+
+/* The checks below return 0 if all is well, 1 on ENOMEM (always possible:
+ * allocations, memory cgroup), -1 on a failure, reported. */
+static int pexpect(int want, int e, const char *what, int line)
+{
+	if (e == ENOMEM && want != ENOMEM)
+		return 1;
+	if (e == want)
+		return 0;
+	fail("private associations, line %d: %s: %s, expected %s", line, what, errname(e),
+	     errname(want));
+	return -1;
+}
+
+/* Dequeue without waiting: @want packets (for 0: ETIMEDOUT). */
+static int pdq(struct priv *pv, int want, int line)
+{
+	struct iocp_dequeue_args dq = { .entries = (uintptr_t)pv->out, .max = 8 };
+	int e;
+
+	memset(pv->out, 0xcc, sizeof(pv->out));
+	e = xioctl(pv->port, IOCP_IOC_DEQUEUE, &dq, K_DEQUEUE);
+	if (e == ENOMEM)
+		return 1;
+	pv->got = e ? 0 : (int)dq.count;
+	pv->dequeued += pv->got;
+	if (want == 0 ? e == ETIMEDOUT : (!e && pv->got == want))
+		return 0;
+	fail("private associations, line %d: DEQUEUE: %s, %d packets, expected %d (first key %#llx events %#x)",
+	     line, errname(e), pv->got, want,
+	     (unsigned long long)(pv->got ? pv->out[0].key : 0), pv->got ? pv->out[0].events : 0);
+	return -1;
+}
+
+/* out[@i] is a readiness packet with key @key and events @events. */
+static int pready(struct priv *pv, int i, uint64_t key, uint32_t events, int line)
+{
+	const struct iocp_completion *p = &pv->out[i];
+
+	if (p->key == key && p->flags == IOCP_CF_READINESS && !p->user_data && !p->result &&
+	    p->events == events)
+		return 0;
+	fail("private associations, line %d: packet key %#llx flags %#x events %#x user_data %#llx result %#llx, expected key %#llx events %#x",
+	     line, (unsigned long long)p->key, p->flags, p->events,
+	     (unsigned long long)p->user_data, (unsigned long long)p->result,
+	     (unsigned long long)key, events);
+	return -1;
+}
+
+/* The statistics: nothing posted, @nassoc associations, @nqueued queued. */
+static int pstats(struct priv *pv, uint32_t nassoc, uint32_t nqueued, int line)
+{
+	struct iocp_stats st;
+	int e;
+
+	memset(&st, 0xcc, sizeof(st));
+	e = xioctl(pv->port, IOCP_IOC_GET_STATS, &st, K_GET_STATS);
+	if (!e && st.associations == nassoc && st.queued == nqueued && !st.posted &&
+	    st.dequeued == pv->dequeued)
+		return 0;
+	fail("private associations, line %d: GET_STATS %s: associations %u queued %u posted %llu dequeued %llu, expected %u, %u, 0, %llu",
+	     line, errname(e), st.associations, st.queued, (unsigned long long)st.posted,
+	     (unsigned long long)st.dequeued, nassoc, nqueued,
+	     (unsigned long long)pv->dequeued);
+	return -1;
+}
+
+/* Exact checks of associations on a private port and private files. */
+static void do_assoc_private(struct tctx *c)
+{
+	struct priv pv = { .port = -1 };
+	struct iocp_config cfg;
+	struct iocp_stats st;
+	int q = -1, efd = -1, p[2] = { -1, -1 }, sv[2] = { -1, -1 }, mfd = -1;
+	int e, d, n;
+	uint64_t one = 1, k;
+
+#define TRY(x) do { if (x) goto out; } while (0)
+#define EXPECT(want, kind, fd, key, ev, fl, what) \
+	TRY(pexpect((want), pcall(&pv, (kind), (fd), (key), (ev), (fl)), (what), __LINE__))
+#define DQ(n) TRY(pdq(&pv, (n), __LINE__))
+#define READY(i, key, ev) TRY(pready(&pv, (i), (key), (ev), __LINE__))
+#define STATS(nassoc, nqueued) TRY(pstats(&pv, (nassoc), (nqueued), __LINE__))
+#define AFAIL(fmt, ...) do {							\
+	fail("private associations, line %d: " fmt, __LINE__, ##__VA_ARGS__);	\
+	goto out;								\
+} while (0)
+#define EFD_WRITE() do {							\
+	if (write(efd, &one, sizeof(one)) != sizeof(one))			\
+		AFAIL("eventfd write: %s", errname(errno));			\
+} while (0)
+
+	count_call(K_ASSOC_PRIVATE, 0);
+	pv.port = open("/dev/iocp", O_RDWR | O_CLOEXEC);
+	count_call(K_OPEN, pv.port < 0 ? errno : 0);
+	if (pv.port < 0)
+		return;
+	/* Closing the pipe's write end must drop its last writer. */
+	pthread_rwlock_wrlock(&fork_lock);
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (efd < 0 || pipe2(p, O_NONBLOCK | O_CLOEXEC) ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
+		goto out;
+
+	/* Persistent, edge-triggered: nothing ready, nothing queued. */
+	k = pkey(&pv, IOCP_POLLIN, 0);
+	EXPECT(0, K_ASSOCIATE, efd, k, IOCP_POLLIN, 0, "ASSOCIATE of an eventfd");
+	STATS(1, 0);
+	/* Several writes before a dequeue: one packet. */
+	for (int i = 1 + rn(c, 4); i > 0; i--)
+		EFD_WRITE();
+	STATS(1, 1);
+	DQ(1);
+	READY(0, k, IOCP_POLLIN);
+	DQ(0);		/* still readable, but no new event */
+	/* Errors. */
+	d = dup(efd);
+	if (d >= 0) {
+		e = pcall(&pv, K_ASSOCIATE, d, pkey(&pv, IOCP_POLLIN, 0), IOCP_POLLIN, 0);
+		close(d);
+		TRY(pexpect(EEXIST, e, "ASSOCIATE of a dup of an associated eventfd", __LINE__));
+	}
+	EXPECT(ENOENT, K_MODIFY, p[0], pkey(&pv, IOCP_POLLIN, 0), IOCP_POLLIN, 0,
+	       "MODIFY of a file not associated");
+	EXPECT(ENOENT, K_DISSOCIATE, sv[0], 0, 0, 0, "DISSOCIATE of a file not associated");
+	EXPECT(ELOOP, K_ASSOCIATE, pv.port, pkey(&pv, IOCP_POLLIN, 0), IOCP_POLLIN, 0,
+	       "ASSOCIATE of the port with itself");
+	EXPECT(EBADF, K_ASSOCIATE, CLOSED_FD, pkey(&pv, IOCP_POLLIN, 0), IOCP_POLLIN, 0,
+	       "ASSOCIATE of a closed fd");
+	EXPECT(EINVAL, K_ASSOCIATE, CLOSED_FD, pkey(&pv, 0, 0), 0, 0,
+	       "ASSOCIATE of a closed fd without events");
+	EXPECT(EINVAL, K_MODIFY, efd, pkey(&pv, IOCP_POLLIN, 2), IOCP_POLLIN, 2,
+	       "MODIFY with flags 2");
+	EXPECT(EINVAL, K_DISSOCIATE, efd, 0, IOCP_POLLIN, 0, "DISSOCIATE with events");
+	mfd = memfd_create("iocp_fuzz_private", MFD_CLOEXEC);
+	if (mfd >= 0)
+		EXPECT(EPERM, K_ASSOCIATE, mfd, pkey(&pv, IOCP_POLLIN, 0), IOCP_POLLIN, 0,
+		       "ASSOCIATE of a regular file");
+	STATS(1, 0);
+	/* One-shot: the MODIFY polls, the eventfd is readable: a packet
+	 * with the new key at once; then disarmed. */
+	k = pkey(&pv, IOCP_POLLIN, IOCP_ASSOC_ONESHOT);
+	EXPECT(0, K_MODIFY, efd, k, IOCP_POLLIN, IOCP_ASSOC_ONESHOT, "MODIFY to one-shot");
+	DQ(1);
+	READY(0, k, IOCP_POLLIN);
+	EFD_WRITE();
+	DQ(0);		/* disarmed */
+	k = pkey(&pv, IOCP_POLLIN, IOCP_ASSOC_ONESHOT);
+	EXPECT(0, K_MODIFY, efd, k, IOCP_POLLIN, IOCP_ASSOC_ONESHOT, "MODIFY re-arming");
+	STATS(1, 1);
+	/* MODIFY with a packet queued: replaced by one with the new key. */
+	k = pkey(&pv, IOCP_POLLIN | IOCP_POLLOUT, 0);
+	EXPECT(0, K_MODIFY, efd, k, IOCP_POLLIN | IOCP_POLLOUT, 0, "MODIFY of a queued one");
+	DQ(1);
+	READY(0, k, IOCP_POLLIN | IOCP_POLLOUT);
+	/* Reading an eventfd fires POLLOUT only: not asked for. */
+	k = pkey(&pv, IOCP_POLLIN, 0);
+	EXPECT(0, K_MODIFY, efd, k, IOCP_POLLIN, 0, "MODIFY to POLLIN");
+	DQ(1);
+	READY(0, k, IOCP_POLLIN);
+	if (read(efd, &one, sizeof(one)) != sizeof(one))
+		AFAIL("eventfd read: %s", errname(errno));
+	one = 1;
+	DQ(0);
+	EFD_WRITE();
+	/* DISSOCIATE drops the queued packet; then nothing more. */
+	STATS(1, 1);
+	EXPECT(0, K_DISSOCIATE, efd, 0, 0, 0, "DISSOCIATE");
+	STATS(0, 0);
+	EFD_WRITE();
+	DQ(0);
+	EXPECT(ENOENT, K_DISSOCIATE, efd, 0, 0, 0, "second DISSOCIATE");
+	EXPECT(ENOENT, K_MODIFY, efd, pkey(&pv, IOCP_POLLIN, 0), IOCP_POLLIN, 0,
+	       "MODIFY after DISSOCIATE");
+	/* The association holds the file: closing the fd does not end it. */
+	k = pkey(&pv, IOCP_POLLIN, 0);
+	EXPECT(0, K_ASSOCIATE, p[0], k, IOCP_POLLIN, 0, "ASSOCIATE of a pipe");
+	close(p[0]);
+	p[0] = -1;
+	if (write(p[1], "x", 1) != 1)
+		AFAIL("pipe write: %s", errname(errno));
+	DQ(1);
+	READY(0, k, IOCP_POLLIN);
+	STATS(1, 0);
+	/* The last writer goes: POLLHUP, always reported (a keyless
+	 * wakeup: the dequeue polls the pipe, still readable). */
+	close(p[1]);
+	p[1] = -1;
+	DQ(1);
+	READY(0, k, IOCP_POLLIN | IOCP_POLLHUP);
+	/* iocp_close_fd: dissociate, then close. */
+	k = pkey(&pv, IOCP_POLLIN | IOCP_POLLRDHUP, 0);
+	EXPECT(0, K_ASSOCIATE, sv[0], k, IOCP_POLLIN | IOCP_POLLRDHUP, 0,
+	       "ASSOCIATE of a socket");
+	if (send(sv[1], "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
+		AFAIL("send: %s", errname(errno));
+	DQ(1);
+	READY(0, k, IOCP_POLLIN);
+	STATS(2, 0);
+	e = -iocp_close_fd(pv.port, sv[0]);
+	sv[0] = -1;
+	if (e)
+		AFAIL("iocp_close_fd of an associated socket: %s", errname(e));
+	STATS(1, 0);
+	e = -iocp_close_fd(pv.port, sv[1]);
+	sv[1] = -1;
+	if (e)
+		AFAIL("iocp_close_fd of a socket not associated: %s", errname(e));
+	DQ(0);
+	/* max_assoc */
+	memset(&cfg, 0xcc, sizeof(cfg));
+	if ((e = xioctl(pv.port, IOCP_IOC_GET_CONFIG, &cfg, K_GET_CONFIG)) ||
+	    cfg.max_assoc != IOCP_DEFAULT_MAX_ASSOC)
+		AFAIL("GET_CONFIG of a new port: %s, max_assoc %u", errname(e), cfg.max_assoc);
+	cfg.max_assoc = 1;
+	if ((e = xioctl(pv.port, IOCP_IOC_SET_CONFIG, &cfg, K_SET_CONFIG)))
+		AFAIL("SET_CONFIG max_assoc 1: %s", errname(e));
+	EXPECT(ENOSPC, K_ASSOCIATE, efd, pkey(&pv, IOCP_POLLIN, 0), IOCP_POLLIN, 0,
+	       "ASSOCIATE beyond max_assoc");
+	cfg.max_assoc = IOCP_MAX_ASSOC_LIMIT + 1;
+	if ((e = xioctl(pv.port, IOCP_IOC_SET_CONFIG, &cfg, K_SET_CONFIG)) != EINVAL)
+		AFAIL("SET_CONFIG max_assoc IOCP_MAX_ASSOC_LIMIT + 1: %s", errname(e));
+	cfg.max_assoc = 0;
+	if ((e = xioctl(pv.port, IOCP_IOC_SET_CONFIG, &cfg, K_SET_CONFIG)) ||
+	    (e = xioctl(pv.port, IOCP_IOC_GET_CONFIG, &cfg, K_GET_CONFIG)) ||
+	    cfg.max_assoc != IOCP_DEFAULT_MAX_ASSOC)
+		AFAIL("SET_CONFIG max_assoc 0: %s, reads back %u", errname(e), cfg.max_assoc);
+	/* A port in a port: readable while it has packets; a loop is ELOOP;
+	 * POLLHUP once shut down. */
+	q = open("/dev/iocp", O_RDWR | O_CLOEXEC);
+	if (q < 0)
+		goto out;
+	k = pkey(&pv, IOCP_POLLIN, 0);
+	EXPECT(0, K_ASSOCIATE, q, k, IOCP_POLLIN, 0, "ASSOCIATE of a port");
+	DQ(0);
+	if ((e = -iocp_post(q, 1, 2, 3)))
+		AFAIL("POST to the inner port: %s", errname(e));
+	DQ(1);
+	READY(0, k, IOCP_POLLIN);
+	{
+		struct iocp_assoc_args la = {
+			.key = pkey(&pv, IOCP_POLLIN, 0), .fd = (uint32_t)pv.port,
+			.events = IOCP_POLLIN,
+		};
+
+		e = xioctl(q, IOCP_IOC_ASSOCIATE, &la, K_ASSOCIATE);
+		TRY(pexpect(ELOOP, e, "ASSOCIATE making a loop of two ports", __LINE__));
+	}
+	if ((e = xioctl(q, IOCP_IOC_SHUTDOWN, NULL, K_SHUTDOWN)))
+		AFAIL("SHUTDOWN of the inner port: %s", errname(e));
+	DQ(1);
+	if (pv.out[0].key != k || !(pv.out[0].events & IOCP_POLLHUP) ||
+	    pv.out[0].flags != IOCP_CF_READINESS)
+		AFAIL("after the SHUTDOWN of the inner port: key %#llx events %#x flags %#x",
+		      (unsigned long long)pv.out[0].key, pv.out[0].events, pv.out[0].flags);
+	STATS(2, 0);
+	atomic_fetch_add(&sh->assoc_private, 1);
+	if (chance(c, 50)) {
+		/* Shutdown ends every association, discards their packets. */
+		EFD_WRITE();
+		k = pkey(&pv, IOCP_POLLIN, 0);
+		EXPECT(0, K_ASSOCIATE, efd, k, IOCP_POLLIN, 0, "ASSOCIATE of a ready eventfd");
+		STATS(3, 1);
+		if ((e = xioctl(pv.port, IOCP_IOC_SHUTDOWN, NULL, K_SHUTDOWN)))
+			AFAIL("SHUTDOWN: %s", errname(e));
+		memset(&st, 0xcc, sizeof(st));
+		xioctl(pv.port, IOCP_IOC_GET_STATS, &st, K_GET_STATS);
+		if (st.associations || st.queued || st.discarded != 1)
+			AFAIL("after SHUTDOWN: associations %u queued %u discarded %llu",
+			      st.associations, st.queued, (unsigned long long)st.discarded);
+		EXPECT(ESHUTDOWN, K_ASSOCIATE, efd, k, IOCP_POLLIN, 0, "ASSOCIATE after SHUTDOWN");
+		EXPECT(ESHUTDOWN, K_MODIFY, efd, k, IOCP_POLLIN, 0, "MODIFY after SHUTDOWN");
+		EXPECT(ENOENT, K_DISSOCIATE, efd, 0, 0, 0, "DISSOCIATE after SHUTDOWN");
+		/* The file is free again. */
+		close(q);
+		q = open("/dev/iocp", O_RDWR | O_CLOEXEC);
+		if (q < 0)
+			goto out;
+		e = -iocp_associate(q, efd, k, IOCP_POLLIN, 0);
+		TRY(pexpect(0, e, "ASSOCIATE with another port after SHUTDOWN", __LINE__));
+		n = iocp_get_many(q, pv.out, 1, 8, 0);
+		if (n != 1 || pv.out[0].key != k)
+			AFAIL("the eventfd, ready, associated with another port: %d packets, key %#llx",
+			      n, (unsigned long long)pv.out[0].key);
+	}
+out:
+	/* Whatever is still associated is dropped by the release. */
+	{
+		int *fds[] = { &efd, &p[0], &p[1], &sv[0], &sv[1], &mfd, &q, &pv.port };
+
+		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+			if (*fds[i] >= 0)
+				close(*fds[i]);
+		}
+	}
+	pthread_rwlock_unlock(&fork_lock);
+	count_call(K_CLOSE, 0);
+#undef TRY
+#undef EXPECT
+#undef DQ
+#undef READY
+#undef STATS
+#undef AFAIL
+#undef EFD_WRITE
+}
+
+/* POLLFREE on a private port: a child associates a signalfd (so polls the
+ * child's signal wait queue) and exits; once it is reaped, exactly one
+ * POLLHUP packet, and the association stays until dissociated. */
+static void do_pollfree_private(struct tctx *c)
+{
+	struct iocp_completion out[4];
+	struct iocp_stats st;
+	sigset_t set;
+	uint64_t key = key_make(SLOT_TEMP, 0, IOCP_POLLIN, 1 + rn(c, 1000));
+	int port, sfd, st_w = 0, e, n;
+	pid_t pid;
+
+	port = open("/dev/iocp", O_RDWR | O_CLOEXEC);
+	if (port < 0)
+		return;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0) {
+		close(port);
+		return;
+	}
+	count_call(K_POLLFREE, 0);
+	pthread_rwlock_rdlock(&fork_lock);
+	pid = fork();
+	if (pid == 0)
+		_exit(-iocp_associate(port, sfd, key, IOCP_POLLIN, 0));
+	pthread_rwlock_unlock(&fork_lock);
+	if (pid < 0)
+		goto out;
+	for (uint64_t end = now_ns() + 30 * NSEC; ; sleep_ns(MSEC)) {
+		pid_t w = waitpid(pid, &st_w, WNOHANG);
+
+		if (w == pid)
+			break;
+		if (now_ns() > end) {
+			fail("pollfree: child %d did not exit", pid);
+			kill(pid, SIGKILL);
+			waitpid(pid, &st_w, 0);
+			goto out;
+		}
+	}
+	e = WIFEXITED(st_w) ? WEXITSTATUS(st_w) : -1;
+	if (e == ENOMEM)
+		goto out;
+	if (e) {
+		fail("pollfree: ASSOCIATE of a signalfd in a child: %s", e < 0 ? "killed" : errname(e));
+		goto out;
+	}
+	memset(out, 0, sizeof(out));
+	n = iocp_get_many(port, out, 1, 4, 0);
+	if (n != 1 || out[0].key != key || out[0].flags != IOCP_CF_READINESS ||
+	    !(out[0].events & IOCP_POLLHUP)) {
+		fail("pollfree: after the child that associated a signalfd was reaped: %d packets (%s), key %#llx (want %#llx) flags %#x events %#x, expected one POLLHUP packet",
+		     n, n < 0 ? errname(-n) : "-", (unsigned long long)out[0].key,
+		     (unsigned long long)key, out[0].flags, out[0].events);
+		goto out;
+	}
+	atomic_fetch_add(&sh->pollfree_hup, 1);
+	n = iocp_get_many(port, out, 1, 4, 0);
+	if (n != -ETIMEDOUT)
+		fail("pollfree: a second packet: %d", n);
+	if (iocp_get_stats(port, &st) == 0 && st.associations != 1)
+		fail("pollfree: %u associations after POLLFREE, expected 1 until dissociated",
+		     st.associations);
+	e = -iocp_dissociate(port, sfd);
+	if (e)
+		fail("pollfree: DISSOCIATE after POLLFREE: %s", errname(e));
+out:
+	close(sfd);
+	close(port);
+}
+
 static void do_failnth(struct tctx *c)
 {
 	struct tgt t;
@@ -2231,10 +3188,15 @@ static void do_failnth(struct tctx *c)
 
 	if (c->failfd < 0)
 		return;
-	switch (rn(c, 4)) {
+	switch (rn(c, 5)) {
 	case 0:
 		do_temp(c, true);
 		return;
+	case 4:
+		pick_tgt(c, &t, 5, 95);
+		failnth_arm(c, 1 + rn(c, 3));
+		do_assoc(c, &t, chance(c, 75) ? K_ASSOCIATE : K_MODIFY, -1, true);
+		break;
 	case 1:
 		pick_tgt(c, &t, 50, 50);
 		failnth_arm(c, 1 + rn(c, 4));
@@ -2269,8 +3231,10 @@ static void one_ioctl(struct tctx *c, struct tgt *t)
 		do_get(c, t, K_GET_STATS);
 	else if (r < 86)
 		do_get(c, t, K_GET_CONFIG);
-	else if (r < 93)
+	else if (r < 91)
 		do_set_config(c, t, false);
+	else if (r < 93)
+		do_assoc(c, t, K_ASSOCIATE + (int)rn(c, 3), -1, false);
 	else if (r < 95)
 		do_unknown(c, t);
 	else if (r < 98 || t->slot == ACCT)
@@ -2290,7 +3254,14 @@ static void __attribute__((noreturn)) child_main(struct tctx *c, int iters, bool
 	alarm(60);
 	c->rng = mix64(c->rng ^ 0xc41d);
 	for (int i = 0; i < iters && !atomic_load(&sh->stop); i++) {
-		switch (rn(c, 12)) {
+		switch (rn(c, 14)) {
+		case 12:
+			do_pollfree(c);
+			break;
+		case 13:
+			pick_tgt(c, &t, 5, 90);
+			do_assoc(c, &t, K_ASSOCIATE + (int)rn(c, 3), -1, false);
+			break;
 		case 0: case 1: case 2: case 3: case 4:
 			slot_tgt(&t, ACCT);
 			do_dequeue(c, &t, false);
@@ -2375,6 +3346,7 @@ static void do_fork(struct tctx *c)
 	for (int s = 0; s < NPORTS; s++)
 		gb[s] = atomic_load(&sh->slots[s].gen);
 	atomic_store(&sh->child_inflight[c->idx], 0);
+	pthread_rwlock_rdlock(&fork_lock);
 	pid = fork();
 	if (pid == 0) {
 		c->is_child = true;
@@ -2393,6 +3365,7 @@ static void do_fork(struct tctx *c)
 		child_main(c, iters, exec_it);
 	}
 	e = pid < 0 ? errno : 0;
+	pthread_rwlock_unlock(&fork_lock);
 	count_call(K_FORK, e);
 	if (pid < 0) {
 		if (e != EAGAIN && e != ENOMEM)
@@ -2540,12 +3513,40 @@ static void do_helper(struct tctx *c)
 	}
 }
 
-static void one_op(struct tctx *c)
+/* Associations and the files they watch. */
+static void one_assoc_op(struct tctx *c, unsigned int r)
 {
-	unsigned int r = rn(c, 1000);
 	struct tgt t;
 
-	if (r < 250) {
+	if (r < 35) {
+		pick_tgt(c, &t, 10, 80);
+		do_assoc(c, &t, K_ASSOCIATE, -1, false);
+	} else if (r < 53) {
+		pick_tgt(c, &t, 10, 80);
+		do_assoc(c, &t, K_MODIFY, -1, false);
+	} else if (r < 71) {
+		pick_tgt(c, &t, 10, 80);
+		do_assoc(c, &t, K_DISSOCIATE, -1, false);
+	} else if (r < 99) {
+		do_fdio(c);
+	} else if (r < 103) {
+		pick_tgt(c, &t, 20, 80);
+		do_close_fd(c, &t);
+	} else if (r < 108) {
+		do_assoc_private(c);
+	} else {
+		do_pollfree_private(c);
+	}
+}
+
+static void one_op(struct tctx *c)
+{
+	unsigned int r = rn(c, 1110);
+	struct tgt t;
+
+	if (r >= 1000) {
+		one_assoc_op(c, r - 1000);
+	} else if (r < 250) {
 		pick_tgt(c, &t, 45, 43);
 		do_post(c, &t, false);
 	} else if (r < 530) {
@@ -2850,7 +3851,7 @@ static void setup_memory(void)
 	g_ro->cfg.max_queued = 4096;
 	g_ro->cfg_bad.concurrency = 1;
 	g_ro->cfg_bad.max_queued = 4096;
-	g_ro->cfg_bad.reserved[4] = 7;
+	g_ro->cfg_bad.reserved[3] = 7;
 	if (mprotect(p, rolen, PROT_READ)) {
 		perror("mprotect");
 		exit(1);
@@ -3242,6 +4243,17 @@ static void run_round(int round, uint64_t len)
 	mq = mqs[rn(mainc, sizeof(mqs) / sizeof(mqs[0]))];
 	memset((void *)sh->ud, 0, prev_seq);
 	atomic_store(&sh->seq, 0);
+	/* Last round's chaos ports, which held its associations, and its
+	 * private ports are gone: its keys can be forgotten. */
+	{
+		uint32_t nk = atomic_load(&sh->keyseq);
+
+		memset((void *)sh->keyreg, 0, nk < KEYREG_MAX ? nk : KEYREG_MAX);
+		atomic_store(&sh->keyseq, 0);
+		for (int s = 0; s < NPORTS; s++)
+			atomic_store(&sh->assoc_used[s], 0);
+		pool_setup();
+	}
 	atomic_store(&sh->posted, 0);
 	atomic_store(&sh->dequeued, 0);
 	atomic_store(&sh->nopkt, 0);
@@ -3476,7 +4488,7 @@ int main(int argc, char **argv)
 		     (unsigned long long)atomic_load(&sh->calls[k]), n ? buf : "-");
 	}
 	{
-		char buf[512];
+		char buf[1024];
 		size_t n = 0;
 
 		for (int k = K_NIOCTL; k < K_NKINDS; k++)
@@ -3484,6 +4496,12 @@ int main(int argc, char **argv)
 				      kind_name[k], (unsigned long long)atomic_load(&sh->calls[k]));
 		outf("# other calls: %s", buf);
 	}
+	outf("# associations: %llu made, %llu readiness packets dequeued (%llu with POLLHUP), %llu private-port checks, %llu POLLFREE packets on private ports",
+	     (unsigned long long)atomic_load(&sh->assoc_ok),
+	     (unsigned long long)atomic_load(&sh->ready_pkts),
+	     (unsigned long long)atomic_load(&sh->ready_hup),
+	     (unsigned long long)atomic_load(&sh->assoc_private),
+	     (unsigned long long)atomic_load(&sh->pollfree_hup));
 	outf("# accounting ports: %llu packets posted, %llu drained at round ends, %llu discarded by shutdowns",
 	     (unsigned long long)g_acct_posted, (unsigned long long)g_drained,
 	     (unsigned long long)g_acct_discarded);

@@ -457,7 +457,8 @@ TEST(get_config_defaults)
 	EXPECT_EQ(0U, cfg.concurrency);
 	EXPECT_EQ((__u32)IOCP_DEFAULT_MAX_QUEUED, cfg.max_queued);
 	EXPECT_EQ(0U, cfg.flags);
-	for (i = 0; i < 5; i++)
+	EXPECT_EQ((__u32)IOCP_DEFAULT_MAX_ASSOC, cfg.max_assoc);
+	for (i = 0; i < (int)ARRAY_SIZE(cfg.reserved); i++)
 		EXPECT_EQ(0U, cfg.reserved[i]) TH_LOG("reserved[%d]", i);
 
 	memset(&s, POISON_BYTE, sizeof(s));
@@ -475,10 +476,11 @@ TEST(get_config_defaults)
 		TH_LOG("concurrency 0 must resolve to the online CPU count");
 	EXPECT_EQ(0U, s.flags & IOCP_STATS_SHUTDOWN);
 	EXPECT_EQ(0U, s.blocked);
+	EXPECT_EQ(0U, s.associations);
 	EXPECT_EQ(0U, s.flags & ~(IOCP_STATS_SHUTDOWN | IOCP_STATS_EXIT_TRACKING |
 				  IOCP_STATS_BLOCKING_AWARE))
 		TH_LOG("unknown stats flags 0x%x", s.flags);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < (int)ARRAY_SIZE(s.reserved); i++)
 		EXPECT_EQ(0U, s.reserved[i]) TH_LOG("stats reserved[%d]", i);
 
 	EXPECT_EQ(0, close(fd));
@@ -496,7 +498,8 @@ static void expect_config(struct __test_metadata *_metadata, int fd,
 	EXPECT_EQ(conc, cfg.concurrency);
 	EXPECT_EQ(maxq, cfg.max_queued);
 	EXPECT_EQ(0U, cfg.flags & ~IOCP_CONFIG_IGNORE_BLOCKING);
-	for (i = 0; i < 5; i++)
+	EXPECT_EQ((__u32)IOCP_DEFAULT_MAX_ASSOC, cfg.max_assoc);
+	for (i = 0; i < (int)ARRAY_SIZE(cfg.reserved); i++)
 		EXPECT_EQ(0U, cfg.reserved[i]);
 }
 
@@ -576,7 +579,7 @@ TEST(set_config_einval)
 	bad.flags = 0x80000000U;
 	EXPECT_EQ(-EINVAL, xioctl(fd, IOCP_IOC_SET_CONFIG, &bad));
 
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < (int)ARRAY_SIZE(bad.reserved); i++) {
 		bad = good;
 		bad.reserved[i] = 1;
 		EXPECT_EQ(-EINVAL, xioctl(fd, IOCP_IOC_SET_CONFIG, &bad))
@@ -592,6 +595,12 @@ TEST(set_config_einval)
 	bad.max_queued = IOCP_MAX_QUEUED_LIMIT + 1;
 	EXPECT_EQ(-EINVAL, xioctl(fd, IOCP_IOC_SET_CONFIG, &bad));
 	bad.max_queued = 0xffffffffU;
+	EXPECT_EQ(-EINVAL, xioctl(fd, IOCP_IOC_SET_CONFIG, &bad));
+
+	bad = good;
+	bad.max_assoc = IOCP_MAX_ASSOC_LIMIT + 1;
+	EXPECT_EQ(-EINVAL, xioctl(fd, IOCP_IOC_SET_CONFIG, &bad));
+	bad.max_assoc = 0xffffffffU;
 	EXPECT_EQ(-EINVAL, xioctl(fd, IOCP_IOC_SET_CONFIG, &bad));
 
 	/* None of the failures changed anything. */

@@ -29,6 +29,16 @@
 #define IOCP_DEFAULT_MAX_QUEUED		65536
 #define IOCP_MAX_QUEUED_LIMIT		0x100000
 
+/* Bounds on iocp_config.max_assoc. */
+#define IOCP_DEFAULT_MAX_ASSOC		65536
+#define IOCP_MAX_ASSOC_LIMIT		0x100000
+
+/*
+ * The most ports in a chain of ports associated with one another: a port
+ * whose file is associated with a port whose file is associated with ...
+ */
+#define IOCP_MAX_NEST			4
+
 /*
  * A completion packet, as posted and as dequeued.
  *
@@ -50,6 +60,8 @@ struct iocp_completion {
 
 /* The packet was queued by IOCP_IOC_POST. */
 #define IOCP_CF_POSTED			0x1
+/* A readiness packet of an associated file: @events says what fired. */
+#define IOCP_CF_READINESS		0x2
 
 /*
  * Port configuration, read with IOCP_IOC_GET_CONFIG and written whole with
@@ -60,13 +72,17 @@ struct iocp_completion {
  * @max_queued:  the most posted packets queued at once, 1 to
  *               IOCP_MAX_QUEUED_LIMIT; a post beyond it fails with EAGAIN.
  * @flags:       IOCP_CONFIG_*; unknown flags are rejected.
+ * @max_assoc:   the most files associated at once, up to
+ *               IOCP_MAX_ASSOC_LIMIT; 0 sets IOCP_DEFAULT_MAX_ASSOC. An
+ *               association beyond it fails with ENOSPC.
  * @reserved:    must be zero.
  */
 struct iocp_config {
 	__u32 concurrency;
 	__u32 max_queued;
 	__u32 flags;
-	__u32 reserved[5];
+	__u32 max_assoc;
+	__u32 reserved[4];
 };
 
 /*
@@ -125,6 +141,7 @@ struct iocp_dequeue_args {
  * @flags:        IOCP_STATS_*.
  * @blocked:      associated threads that blocked elsewhere while running and
  *                have not run again yet; they do not count in @running.
+ * @associations: files associated with the port now.
  * @reserved:     zero.
  */
 struct iocp_stats {
@@ -140,7 +157,8 @@ struct iocp_stats {
 	__u32 concurrency;
 	__u32 flags;
 	__u32 blocked;
-	__u32 reserved[3];
+	__u32 associations;
+	__u32 reserved[2];
 };
 
 /* The port has been shut down. */
@@ -149,6 +167,42 @@ struct iocp_stats {
 #define IOCP_STATS_EXIT_TRACKING	0x2
 /* Blocking awareness is in effect for this port. */
 #define IOCP_STATS_BLOCKING_AWARE	0x4
+
+/*
+ * Poll events of an association and of its readiness packets; the values
+ * are those of POLLIN, POLLPRI, ... IOCP_POLLERR and IOCP_POLLHUP are
+ * always reported, whether asked for or not.
+ */
+#define IOCP_POLLIN			0x0001
+#define IOCP_POLLPRI			0x0002
+#define IOCP_POLLOUT			0x0004
+#define IOCP_POLLERR			0x0008
+#define IOCP_POLLHUP			0x0010
+#define IOCP_POLLRDHUP			0x2000
+
+/*
+ * IOCP_IOC_ASSOCIATE, IOCP_IOC_MODIFY, IOCP_IOC_DISSOCIATE: associate a
+ * file with the port, change its association, end it.
+ *
+ * The association holds a reference to the file: closing @fd does not end
+ * it. IOCP_IOC_DISSOCIATE, IOCP_IOC_SHUTDOWN or the release of the port do.
+ *
+ * @key:      returned in every packet of the association; any value.
+ * @fd:       the file, by a descriptor of the caller.
+ * @events:   IOCP_POLL* bits, at least one; zero for IOCP_IOC_DISSOCIATE.
+ * @flags:    IOCP_ASSOC_*; zero for IOCP_IOC_DISSOCIATE.
+ * @reserved: must be zero.
+ */
+struct iocp_assoc_args {
+	__u64 key;
+	__u32 fd;
+	__u32 events;
+	__u32 flags;
+	__u32 reserved;
+};
+
+/* One packet, then nothing until IOCP_IOC_MODIFY re-arms the association. */
+#define IOCP_ASSOC_ONESHOT		0x1
 
 #define IOCP_IOC_MAGIC			0xB9
 
@@ -159,5 +213,8 @@ struct iocp_stats {
 #define IOCP_IOC_GET_STATS	_IOR(IOCP_IOC_MAGIC, 0x04, struct iocp_stats)
 #define IOCP_IOC_SHUTDOWN	_IO(IOCP_IOC_MAGIC, 0x05)
 #define IOCP_IOC_DISASSOCIATE	_IO(IOCP_IOC_MAGIC, 0x06)
+#define IOCP_IOC_ASSOCIATE	_IOW(IOCP_IOC_MAGIC, 0x07, struct iocp_assoc_args)
+#define IOCP_IOC_MODIFY		_IOW(IOCP_IOC_MAGIC, 0x08, struct iocp_assoc_args)
+#define IOCP_IOC_DISSOCIATE	_IOW(IOCP_IOC_MAGIC, 0x09, struct iocp_assoc_args)
 
 #endif /* _UAPI_LINUX_IOCP_H */
