@@ -6,7 +6,7 @@
 #   make modules-all     the module for every kernel in KERNELS
 #   make check           build everything, boot each kernel in KERNELS in
 #                        QEMU and run the selftests there, check the docs
-#   make demo            boot DEMO_KERNEL in QEMU and run the example
+#   make demo            boot DEMO_KERNEL in QEMU and run the examples
 #   make bench           boot BENCH_KERNEL in QEMU, benchmark iocp against
 #                        epoll, io_uring and a futex queue (bench/results/)
 #   make fuzz            the fuzzer and trinity on the debug kernel
@@ -174,12 +174,26 @@ fuzz: deps
 	IOCP_GUEST_ARGS="iocp_fuzz_seconds=$(FUZZ_SECONDS) iocp_trinity_calls=$(TRINITY_CALLS) iocp_seed=$(SEED)" \
 		scripts/check.sh $(FUZZ_KERNELS)
 
+# The demo passes if iocp_demo succeeded, the echo client got every byte
+# back (ECHO_CONNS connections of ECHO_SIZE bytes) and the echo server
+# shut down cleanly. ECHO_SERVER_ARGS, ECHO_CLIENT_ARGS: more options
+# (e.g. -s for the server, -w 1M for the client).
+ECHO_CONNS ?= 1000
+ECHO_SIZE ?= 1M
+ECHO_SERVER_ARGS ?=
+ECHO_CLIENT_ARGS ?=
 demo: deps
 	@$(MAKE) --no-print-directory userspace modules-all KERNELS="$(DEMO_KERNEL)"
 	@kver=$$(scripts/kernels.sh resolve $(DEMO_KERNEL) | tail -n 1); \
-	BUILD=$(BUILD) scripts/vm.sh demo $$kver; rc=$$?; \
-	tr -d '\r' <$(BUILD)/vm/$$kver/out.log; test $$rc -eq 0 && \
-	grep -q 'iocp_demo exited with status 0' $(BUILD)/vm/$$kver/out.log
+	out=$(BUILD)/vm/$$kver/out.log; \
+	BUILD=$(BUILD) IOCP_GUEST_ARGS="iocp_echo_conns=$(ECHO_CONNS) iocp_echo_size=$(ECHO_SIZE) iocp_echo_server_args=$$(echo $(ECHO_SERVER_ARGS) | tr ' ' +) iocp_echo_client_args=$$(echo $(ECHO_CLIENT_ARGS) | tr ' ' +)" \
+		scripts/vm.sh demo $$kver; rc=$$?; \
+	tr -d '\r' <$$out; test $$rc -eq 0 && \
+	grep -q 'iocp_demo exited with status 0' $$out && \
+	grep -q '^echo: OK' $$out && \
+	grep -q 'iocp_echo-client exited with status 0' $$out && \
+	grep -q 'iocp_echo-server exited with status 0' $$out || \
+		{ echo "make demo: FAILED (see $$out)"; exit 1; }
 
 # The guest prints raw results; bench/report.py turns them into tables, CSV
 # and a chart in bench/results/. BENCH_ARGS go to iocp_bench (-r, -t, -w,

@@ -171,3 +171,49 @@ IOCP_API int iocp_get_stats(int port, struct iocp_stats *stats)
 {
 	return iocp_ioctl(port, IOCP_IOC_GET_STATS, stats);
 }
+
+/* ---- Overlapped I/O: ops (IOCP_IOC_SUBMIT, IOCP_IOC_CANCEL) ------------ */
+
+IOCP_API int iocp_submit(int port, struct iocp_op *ops, unsigned int count)
+{
+	struct iocp_submit_args args = { 0 };
+	unsigned int n;
+	int ret;
+
+	if (!count)
+		return -EINVAL;
+	while (count) {
+		n = count < IOCP_MAX_BATCH ? count : IOCP_MAX_BATCH;
+		args.ops = (uintptr_t)ops;
+		args.count = n;
+		ret = iocp_ioctl(port, IOCP_IOC_SUBMIT, &args);
+		if (ret < 0)
+			return ret;
+		ops += n;
+		count -= n;
+	}
+	return 0;
+}
+
+IOCP_API int iocp_submit_one(int port, struct iocp_op *op)
+{
+	int ret = iocp_submit(port, op, 1);
+
+	return ret < 0 ? ret : (int)op->status;
+}
+
+IOCP_API int iocp_cancel(int port, int fd, uint64_t user_data,
+			 unsigned int flags)
+{
+	struct iocp_cancel_args args = {
+		.user_data = user_data,
+		.fd = (flags & IOCP_CANCEL_FD) ? (uint32_t)fd : 0,
+		.flags = flags,
+	};
+	int ret;
+
+	ret = iocp_ioctl(port, IOCP_IOC_CANCEL, &args);
+	return ret < 0 ? ret : (int)args.count;
+}
+
+/* ---- end of ops ---------------------------------------------------------- */

@@ -30,9 +30,9 @@
  * associated files is searched under RCU), unless its packet is in flight:
  * then the dequeue that settles it frees it (@orphan).
  *
- * POLLFREE is handled as epoll does: the callback unhooks its entry and
- * clears @whead with release semantics, after which it touches nothing;
- * teardown reads @whead under RCU with acquire semantics.
+ * An association asking for no events only gives its key (and its
+ * skip-on-success mode) to the ops on the file (op.c); it is not hooked
+ * and the file need not be pollable.
  */
 
 #include <linux/file.h>
@@ -68,23 +68,6 @@ enum iocp_assoc_state {
 	IOCP_ASSOC_INFLIGHT,
 };
 
-struct iocp_assoc;
-
-/**
- * struct iocp_assoc_poll - an association's entry on one wait queue
- * @wait:  on *@whead.
- * @whead: the wait queue; cleared by POLLFREE (see above).
- * @assoc: constant.
- * @next:  the next entry, for files with more than one wait queue; the
- *         list is built when the file is associated, then constant.
- */
-struct iocp_assoc_poll {
-	wait_queue_entry_t wait;
-	wait_queue_head_t *whead;
-	struct iocp_assoc *assoc;
-	struct iocp_assoc_poll *next;
-};
-
 /**
  * struct iocp_assoc - a file associated with a port
  * @port:       constant.
@@ -92,13 +75,11 @@ struct iocp_assoc_poll {
  * @hnode:      in iocp_assoc_table, keyed by @file.
  * @port_node:  on port->assocs; under port->assoc_mutex.
  * @nest_node:  if @nested, on port->nest_children; under iocp_nest_mutex.
- * @poll:       the first wait queue entry.
- * @npolls:     entries hooked; under port->assoc_mutex while hooking.
- * @poll_error: an entry could not be allocated; as @npolls.
+ * @ws:         the wait queue entries, if @events; hooked at association.
  * @nested:     @file is a port; constant.
  * @pkt:        the readiness packet. The fields below are under port->lock.
  * @key:        returned in the packet.
- * @events:     events asked for, with IOCP_EPOLL_ALWAYS.
+ * @events:     events asked for, with IOCP_EPOLL_ALWAYS; 0 if none.
  * @uevents:    events asked for, as given.
  * @flags:      IOCP_ASSOC_*.
  * @state:      where @pkt is.
@@ -117,9 +98,7 @@ struct iocp_assoc {
 	struct rhash_head hnode;
 	struct list_head port_node;
 	struct list_head nest_node;
-	struct iocp_assoc_poll poll;
-	unsigned int npolls;
-	int poll_error;
+	struct iocp_waitset ws;
 	bool nested;
 
 	struct iocp_packet pkt;
@@ -155,7 +134,12 @@ static DEFINE_MUTEX(iocp_nest_mutex);
 
 static __poll_t iocp_events_to_poll(u32 events)
 {
-	return (__force __poll_t)events | IOCP_EPOLL_ALWAYS;
+	return events ? (__force __poll_t)events | IOCP_EPOLL_ALWAYS : 0;
+}
+
+static struct iocp_assoc *iocp_assoc_of(struct iocp_packet *pkt)
+{
+	return container_of(pkt, struct iocp_assoc, pkt);
 }
 
 /* Some files say "normal data" without saying "data". */
@@ -190,9 +174,7 @@ static void iocp_assoc_unqueue(struct iocp_assoc *a)
 
 	lockdep_assert_held(&port->lock);
 
-	list_del(&a->pkt.node);
-	port->queued--;
-	port->ready_queued--;
+	iocp_unqueue_packet(port, &a->pkt);
 	a->state = IOCP_ASSOC_IDLE;
 }
 
@@ -206,7 +188,7 @@ static bool iocp_assoc_fire(struct iocp_assoc *a, __poll_t mask)
 
 	lockdep_assert_held(&port->lock);
 
-	if (a->dead || port->shutdown)
+	if (a->dead || port->shutdown || !a->events)
 		return false;
 	if (mask && !(iocp_poll_normalize(mask) & a->events))
 		return false;
@@ -220,14 +202,10 @@ static bool iocp_assoc_fire(struct iocp_assoc *a, __poll_t mask)
 }
 
 /* Wait queue callback: atomic context, under the wait queue's lock. */
-static int iocp_assoc_wake(struct wait_queue_entry *wait, unsigned int mode,
-			   int sync, void *key)
+static void iocp_assoc_wake(struct iocp_waitset *ws, __poll_t mask)
 {
-	struct iocp_assoc_poll *p = container_of(wait, struct iocp_assoc_poll,
-						 wait);
-	struct iocp_assoc *a = p->assoc;
+	struct iocp_assoc *a = container_of(ws, struct iocp_assoc, ws);
 	struct iocp_port *port = a->port;
-	__poll_t mask = key_to_poll(key);
 	unsigned long flags;
 	bool queued;
 
@@ -242,64 +220,6 @@ static int iocp_assoc_wake(struct wait_queue_entry *wait, unsigned int mode,
 	 */
 	if (queued && wq_has_sleeper(&port->poll_wq))
 		irq_work_queue(&port->poll_work);
-
-	if (mask & POLLFREE) {
-		/*
-		 * The wait queue is freed after an RCU grace period. Teardown
-		 * may race and remove the entry again: list_del_init() keeps
-		 * that harmless. After the store nothing protects @a.
-		 */
-		list_del_init(&wait->entry);
-		/* Pairs with smp_load_acquire() in iocp_assoc_unhook(). */
-		smp_store_release(&p->whead, NULL);
-	}
-	return 0;
-}
-
-struct iocp_assoc_pt {
-	poll_table pt;
-	struct iocp_assoc *assoc;
-};
-
-/* poll_wait() of the associated file; process context. */
-static void iocp_assoc_queue_proc(struct file *file, wait_queue_head_t *whead,
-				  poll_table *pt)
-{
-	struct iocp_assoc *a = container_of(pt, struct iocp_assoc_pt, pt)->assoc;
-	struct iocp_assoc_poll *p = &a->poll;
-
-	if (a->poll_error)
-		return;
-	if (a->npolls) {
-		p = kzalloc(sizeof(*p), GFP_KERNEL_ACCOUNT);
-		if (!p) {
-			a->poll_error = -ENOMEM;
-			return;
-		}
-		p->next = a->poll.next;
-		a->poll.next = p;
-	}
-	a->npolls++;
-	p->assoc = a;
-	p->whead = whead;
-	init_waitqueue_func_entry(&p->wait, iocp_assoc_wake);
-	add_wait_queue(whead, &p->wait);
-}
-
-static void iocp_assoc_unhook(struct iocp_assoc_poll *p)
-{
-	wait_queue_head_t *whead;
-
-	rcu_read_lock();
-	/*
-	 * Pairs with smp_store_release() in iocp_assoc_wake(): NULL means
-	 * the entry is off a queue that may be gone; else the queue's lock,
-	 * held by a running callback, orders us after it.
-	 */
-	whead = smp_load_acquire(&p->whead);
-	if (whead)
-		remove_wait_queue(whead, &p->wait);
-	rcu_read_unlock();
 }
 
 /* The file polled ready with @mask (0: not ready): queue a packet. */
@@ -320,14 +240,13 @@ static void iocp_assoc_ready(struct iocp_assoc *a, __poll_t mask)
 /* Hook the association on the file's wait queues and poll it once. */
 static int iocp_assoc_hook(struct iocp_assoc *a)
 {
-	struct iocp_assoc_pt apt = { .assoc = a };
 	__poll_t mask;
 
-	init_poll_funcptr(&apt.pt, iocp_assoc_queue_proc);
-	apt.pt._key = IOCP_EPOLL_ALL | EPOLLRDNORM | EPOLLWRNORM;
-	mask = vfs_poll(a->file, &apt.pt);
-	if (a->poll_error)
-		return a->poll_error;
+	if (!a->events)
+		return 0;
+	mask = iocp_waitset_hook(&a->ws, a->file, iocp_assoc_wake);
+	if (a->ws.error)
+		return a->ws.error;
 	iocp_assoc_ready(a, mask);
 	return 0;
 }
@@ -365,7 +284,6 @@ static void iocp_assoc_wait_settled(struct iocp_assoc *a)
 static void iocp_assoc_teardown(struct iocp_assoc *a, bool wait)
 {
 	struct iocp_port *port = a->port;
-	struct iocp_assoc_poll *p, *next;
 	bool inflight;
 
 	lockdep_assert_held(&port->assoc_mutex);
@@ -377,12 +295,7 @@ static void iocp_assoc_teardown(struct iocp_assoc *a, bool wait)
 	port->nassoc--;
 	spin_unlock_irq(&port->lock);
 
-	for (p = &a->poll; p && a->npolls; p = p->next)
-		iocp_assoc_unhook(p);
-	for (p = a->poll.next; p; p = next) {
-		next = p->next;
-		kfree(p);
-	}
+	iocp_waitset_unhook(&a->ws);
 	rhashtable_remove_fast(&iocp_assoc_table, &a->hnode, iocp_assoc_params);
 	list_del(&a->port_node);
 	if (a->nested) {
@@ -516,9 +429,9 @@ static int iocp_assoc_args_get(struct iocp_assoc_args *args,
 		return -EINVAL;
 	if (del)
 		return args->events || args->flags ? -EINVAL : 0;
-	if (args->flags & ~IOCP_ASSOC_ONESHOT)
+	if (args->flags & ~(IOCP_ASSOC_ONESHOT | IOCP_ASSOC_SKIP_ON_SUCCESS))
 		return -EINVAL;
-	if (!args->events || (args->events & ~IOCP_POLL_ALL))
+	if (args->events & ~IOCP_POLL_ALL)
 		return -EINVAL;
 	return 0;
 }
@@ -562,7 +475,7 @@ long iocp_assoc_add(struct iocp_port *port, void __user *argp)
 	if (!file)
 		return -EBADF;
 	ret = -EPERM;
-	if (!file_can_poll(file))
+	if (args.events && !file_can_poll(file))
 		goto out_fput;
 	ret = -ENOMEM;
 	a = kmem_cache_zalloc(iocp_assoc_cachep, GFP_KERNEL_ACCOUNT);
@@ -572,7 +485,7 @@ long iocp_assoc_add(struct iocp_port *port, void __user *argp)
 	a->file = file;
 	a->nested = iocp_file_is_port(file);
 	INIT_LIST_HEAD(&a->nest_node);
-	a->pkt.assoc = a;
+	a->pkt.kind = IOCP_PACKET_READY;
 	a->pkt.c.flags = IOCP_CF_READINESS;
 	a->state = IOCP_ASSOC_IDLE;
 	iocp_assoc_set(a, &args);
@@ -613,7 +526,19 @@ long iocp_assoc_modify(struct iocp_port *port, void __user *argp)
 		ret = -ESHUTDOWN;
 	} else if (!a) {
 		ret = -ENOENT;
+	} else if (args.events && !file_can_poll(file)) {
+		ret = -EPERM;
 	} else {
+		/* Asking for events the first time: hook now. */
+		if (args.events && !a->ws.n) {
+			iocp_waitset_hook(&a->ws, file, iocp_assoc_wake);
+			ret = a->ws.error;
+			if (ret) {
+				iocp_waitset_unhook(&a->ws);
+				a->ws.error = 0;
+				goto out;
+			}
+		}
 		spin_lock_irq(&port->lock);
 		if (a->state == IOCP_ASSOC_QUEUED)
 			iocp_assoc_unqueue(a);
@@ -621,8 +546,10 @@ long iocp_assoc_modify(struct iocp_port *port, void __user *argp)
 		spin_unlock_irq(&port->lock);
 		/* A packet in flight has the old key: let it land first. */
 		iocp_assoc_wait_settled(a);
-		iocp_assoc_ready(a, vfs_poll(file, NULL));
+		if (args.events)
+			iocp_assoc_ready(a, vfs_poll(file, NULL));
 	}
+out:
 	mutex_unlock(&port->assoc_mutex);
 	fput(file);
 	return ret;
@@ -666,11 +593,10 @@ void iocp_assoc_shutdown(struct iocp_port *port)
 /* A dequeue takes the association's queued packet (iocp_release_waiter). */
 void iocp_assoc_handover(struct iocp_port *port, struct iocp_packet *pkt)
 {
-	struct iocp_assoc *a = pkt->assoc;
+	struct iocp_assoc *a = iocp_assoc_of(pkt);
 
 	lockdep_assert_held(&port->lock);
 
-	port->ready_queued--;
 	a->state = IOCP_ASSOC_INFLIGHT;
 	a->refire = false;
 	/* The events that go with the packet's key, for the resolve. */
@@ -687,7 +613,7 @@ void iocp_assoc_handover(struct iocp_port *port, struct iocp_packet *pkt)
  */
 bool iocp_assoc_resolve(struct iocp_packet *pkt)
 {
-	struct iocp_assoc *a = pkt->assoc;
+	struct iocp_assoc *a = iocp_assoc_of(pkt);
 	__poll_t mask;
 
 	mask = iocp_poll_normalize(vfs_poll(a->file, NULL));
@@ -708,7 +634,7 @@ bool iocp_assoc_resolve(struct iocp_packet *pkt)
 bool iocp_assoc_settle(struct iocp_port *port, struct iocp_packet *pkt,
 		       enum iocp_settle how)
 {
-	struct iocp_assoc *a = pkt->assoc;
+	struct iocp_assoc *a = iocp_assoc_of(pkt);
 	bool again;
 
 	lockdep_assert_held(&port->lock);
@@ -738,7 +664,6 @@ bool iocp_assoc_settle(struct iocp_port *port, struct iocp_packet *pkt,
 		a->pkt.c.key = a->key;
 		a->pkt.c.events = 0;
 		a->state = IOCP_ASSOC_QUEUED;
-		port->ready_queued++;
 		return true;
 	}
 	if (again)
@@ -746,13 +671,35 @@ bool iocp_assoc_settle(struct iocp_port *port, struct iocp_packet *pkt,
 	return again;
 }
 
+/*
+ * The key of @file's association with @port, if any, in @key; returns
+ * whether the association asks to skip packets on success (op.c).
+ */
+bool iocp_assoc_lookup(struct iocp_port *port, struct file *file, u64 *key)
+{
+	struct iocp_assoc *a;
+	bool skip = false;
+
+	rcu_read_lock();
+	a = rhashtable_lookup(&iocp_assoc_table, &file, iocp_assoc_params);
+	if (a && a->port == port) {
+		spin_lock_irq(&port->lock);
+		if (!a->dead) {
+			*key = a->key;
+			skip = a->flags & IOCP_ASSOC_SKIP_ON_SUCCESS;
+		}
+		spin_unlock_irq(&port->lock);
+	}
+	rcu_read_unlock();
+	return skip;
+}
+
 /* Shutdown drops the association's queued packet (iocp_queue_shutdown). */
 void iocp_assoc_discard(struct iocp_port *port, struct iocp_packet *pkt)
 {
 	lockdep_assert_held(&port->lock);
 
-	port->ready_queued--;
-	pkt->assoc->state = IOCP_ASSOC_IDLE;
+	iocp_assoc_of(pkt)->state = IOCP_ASSOC_IDLE;
 }
 
 void iocp_assoc_show_fdinfo(struct seq_file *m, struct iocp_port *port)

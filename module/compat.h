@@ -5,11 +5,13 @@
 #ifndef _IOCP_COMPAT_H
 #define _IOCP_COMPAT_H
 
+#include <linux/fs.h>
 #include <linux/irq_work.h>
 #include <linux/list.h>
 #include <linux/preempt.h>
 #include <linux/sched.h>
 #include <linux/time64.h>
+#include <linux/uio.h>
 
 /*
  * Blocking awareness and prompt exit tracking need preempt notifiers
@@ -52,6 +54,32 @@ static inline bool iocp_task_blocked(struct task_struct *p)
 static inline bool iocp_task_blocked(struct task_struct *p)
 {
 	return !READ_ONCE(p->on_rq);
+}
+#endif
+
+/*
+ * vfs_iocb_iter_write() takes the superblock's write access itself since
+ * the kernel that added file_write_not_started() (6.7); before, its
+ * callers did. Kbuild defines IOCP_HAVE_WRITE_STARTED from the headers.
+ */
+#ifdef IOCP_HAVE_WRITE_STARTED
+static inline ssize_t iocp_iocb_iter_write(struct file *file,
+					   struct kiocb *kiocb,
+					   struct iov_iter *iter)
+{
+	return vfs_iocb_iter_write(file, kiocb, iter);
+}
+#else
+static inline ssize_t iocp_iocb_iter_write(struct file *file,
+					   struct kiocb *kiocb,
+					   struct iov_iter *iter)
+{
+	ssize_t ret;
+
+	file_start_write(file);
+	ret = vfs_iocb_iter_write(file, kiocb, iter);
+	file_end_write(file);
+	return ret;
 }
 #endif
 

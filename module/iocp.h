@@ -6,6 +6,7 @@
  *
  *   port->assoc_mutex serialises changes to the port's file associations
  *                     (assoc.c); may sleep.
+ *   port->chan_lock   the port's table of op channels (op.c).
  *   iocp_nest_mutex   global; the graph of ports associated with ports.
  *   file wait queues  the wake callback of an association runs under the
  *                     lock of the associated file's wait queue and takes
@@ -14,21 +15,27 @@
  *   port->lock        spinlock, always taken with interrupts disabled: the
  *                     threads' irq_work takes it from hard-interrupt
  *                     context. Never nested with another port's lock.
+ *   chan->lock        an op channel's (op.c); taken by its wakeups.
  *   rq->lock          taken inside port->lock by wake_up_process(). The
  *                     preempt notifiers run under rq->lock and therefore never
  *                     take port->lock: they defer to irq_work.
  *   port->poll_wq     its own lock, never taken under port->lock.
  *
- * Ports are freed after an RCU grace period so that a thread can find and
- * lock the port it is associated with without holding a reference.
+ * A port lives while its file is open and while ops or op channels hold
+ * references to it (@refs). It is freed after an RCU grace period so that a
+ * thread can find and lock the port it is associated with without holding
+ * a reference.
  */
 #ifndef _IOCP_INTERNAL_H
 #define _IOCP_INTERNAL_H
 
+#include <linux/hashtable.h>
 #include <linux/irq_work.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/poll.h>
 #include <linux/rcupdate.h>
+#include <linux/refcount.h>
 #include <linux/sched.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
@@ -38,6 +45,8 @@
 #include "compat.h"
 
 struct iocp_assoc;
+
+#define IOCP_CHAN_HASH_BITS	6
 
 /**
  * struct iocp_port - a completion port, one per open of /dev/iocp
@@ -55,7 +64,7 @@ struct iocp_port {
 	struct list_head threads;
 
 	u32 queued;		/* length of @queue */
-	u32 ready_queued;	/* readiness packets among them */
+	u32 owned_queued;	/* those owned by an association or op */
 	u32 waiting;		/* length of @waiters */
 	u32 nthreads;		/* length of @threads */
 	u32 running;		/* threads RELEASED or RUNNING */
@@ -66,6 +75,10 @@ struct iocp_port {
 	u32 flags;		/* IOCP_CONFIG_* */
 	u32 max_assoc;		/* bound on @nassoc for new associations */
 	u32 nassoc;		/* length of @assocs; also under @assoc_mutex */
+	u32 max_ops;		/* bound on @nops for new ops */
+	u32 nops;		/* ops allocated: in flight or packet undelivered */
+	/* struct iocp_req.port_node of every op not done yet. */
+	struct list_head reqs;
 
 	u32 high_water;		/* largest @queued seen */
 	u32 peak_running;	/* largest @running seen */
@@ -88,6 +101,15 @@ struct iocp_port {
 	struct iocp_port *nest_parent;
 	struct list_head nest_children;
 
+	/* Shutdown waits here for @reqs to empty; own lock, taken inside @lock. */
+	wait_queue_head_t ops_wq;
+	/* The op channels (op.c), by file; under @chan_lock. */
+	spinlock_t chan_lock;
+	DECLARE_HASHTABLE(chans, IOCP_CHAN_HASH_BITS);
+
+	/* The file's reference, and one per op and op channel. */
+	refcount_t refs;
+
 	/* Pollers of the port file; has its own lock. */
 	wait_queue_head_t poll_wq;
 	/* Wakes @poll_wq for wake callbacks, which run under another wait
@@ -98,19 +120,53 @@ struct iocp_port {
 	struct rcu_head rcu;
 };
 
+/*
+ * enum iocp_packet_kind - who owns a packet
+ * @IOCP_PACKET_POSTED: allocated by a post, freed once delivered.
+ * @IOCP_PACKET_READY:  embedded in an association (assoc.c), given back to
+ *                      it once delivered.
+ * @IOCP_PACKET_OP:     embedded in an op (op.c), freed with it once
+ *                      delivered.
+ */
+enum iocp_packet_kind {
+	IOCP_PACKET_POSTED,
+	IOCP_PACKET_READY,
+	IOCP_PACKET_OP,
+};
+
 /**
  * struct iocp_packet - one queued completion
- * @node:  on port->queue, or on a waiter's private list once handed off;
- *         protected by port->lock while on port->queue.
- * @c:     the completion as userspace sees it; constant once queued, but
- *         for the events of a readiness packet, which its delivery fills.
- * @assoc: the association whose readiness packet this is (embedded in it),
- *         or NULL for a posted packet (allocated, freed once delivered).
+ * @node: on port->queue, or on a waiter's private list once handed off;
+ *        protected by port->lock while on port->queue.
+ * @c:    the completion as userspace sees it; constant once queued, but
+ *        what its delivery fills in (readiness events, an accepted
+ *        socket's descriptor).
+ * @kind: enum iocp_packet_kind; constant.
  */
 struct iocp_packet {
 	struct list_head node;
 	struct iocp_completion c;
-	struct iocp_assoc *assoc;
+	u8 kind;
+};
+
+/*
+ * Entries on the wait queues of a file (waitset.c). @wake runs in atomic
+ * context for each wakeup, with the events or 0 if the file did not say.
+ */
+struct iocp_waitset;
+
+struct iocp_wait {
+	wait_queue_entry_t wait;
+	wait_queue_head_t *whead;
+	struct iocp_waitset *ws;
+	struct iocp_wait *next;
+};
+
+struct iocp_waitset {
+	struct iocp_wait first;
+	void (*wake)(struct iocp_waitset *ws, __poll_t mask);
+	unsigned int n;
+	int error;
 };
 
 /*
@@ -174,13 +230,21 @@ static inline bool iocp_port_blocking_aware(const struct iocp_port *port)
 
 /* main.c */
 bool iocp_file_is_port(struct file *file);
+void iocp_port_get(struct iocp_port *port);
+void iocp_port_put(struct iocp_port *port);
+
+/* waitset.c */
+__poll_t iocp_waitset_hook(struct iocp_waitset *ws, struct file *file,
+			   void (*wake)(struct iocp_waitset *ws, __poll_t mask));
+void iocp_waitset_unhook(struct iocp_waitset *ws);
 
 /* queue.c */
 int iocp_packet_cache_init(void);
 void iocp_packet_cache_exit(void);
 void iocp_dispatch(struct iocp_port *port);
 void iocp_queue_packet(struct iocp_port *port, struct iocp_packet *pkt);
-void iocp_queue_shutdown(struct iocp_port *port);
+void iocp_unqueue_packet(struct iocp_port *port, struct iocp_packet *pkt);
+void iocp_queue_shutdown(struct iocp_port *port, struct list_head *ops);
 void iocp_wake_pollers(struct iocp_port *port);
 long iocp_post(struct iocp_port *port, void __user *argp);
 long iocp_dequeue(struct iocp_port *port, void __user *argp);
@@ -212,6 +276,19 @@ bool iocp_assoc_resolve(struct iocp_packet *pkt);
 bool iocp_assoc_settle(struct iocp_port *port, struct iocp_packet *pkt,
 		       enum iocp_settle how);
 void iocp_assoc_discard(struct iocp_port *port, struct iocp_packet *pkt);
+bool iocp_assoc_lookup(struct iocp_port *port, struct file *file, u64 *key);
+
+/* op.c */
+int iocp_ops_init(void);
+void iocp_ops_exit(void);
+void iocp_ops_port_init(struct iocp_port *port);
+long iocp_submit(struct iocp_port *port, void __user *argp);
+long iocp_cancel(struct iocp_port *port, void __user *argp);
+void iocp_ops_flush(struct iocp_port *port);
+void iocp_ops_shutdown(struct iocp_port *port);
+void iocp_req_prepare(struct iocp_packet *pkt);
+void iocp_req_delivered(struct iocp_packet *pkt, bool delivered);
+void iocp_req_free(struct iocp_packet *pkt);
 
 /* thread.c */
 struct iocp_thread *iocp_thread_current(void);

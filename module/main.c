@@ -28,6 +28,20 @@ bool iocp_file_is_port(struct file *file)
 	return file->f_op == &iocp_fops;
 }
 
+void iocp_port_get(struct iocp_port *port)
+{
+	refcount_inc(&port->refs);
+}
+
+void iocp_port_put(struct iocp_port *port)
+{
+	if (!refcount_dec_and_test(&port->refs))
+		return;
+	/* No wake callback is left to queue it. */
+	irq_work_sync(&port->poll_work);
+	kfree_rcu(port, rcu);
+}
+
 static void iocp_poll_work(struct irq_work *work)
 {
 	iocp_wake_pollers(container_of(work, struct iocp_port, poll_work));
@@ -47,7 +61,9 @@ static int iocp_open(struct inode *inode, struct file *file)
 	port->max_queued = IOCP_DEFAULT_MAX_QUEUED;
 	init_waitqueue_head(&port->poll_wq);
 	init_irq_work(&port->poll_work, iocp_poll_work);
+	refcount_set(&port->refs, 1);
 	iocp_assoc_port_init(port);
+	iocp_ops_port_init(port);
 
 	file->private_data = port;
 	return stream_open(inode, file);
@@ -55,25 +71,31 @@ static int iocp_open(struct inode *inode, struct file *file)
 
 /*
  * End the port's use: wake every waiter, drop queued packets, disassociate
- * every thread, dissociate every file. Waiters already handed packets keep
- * them. A second call returns once the first has dropped the files.
+ * every thread, dissociate every file, cancel every op and wait until none
+ * runs. Waiters already handed packets keep them. A second call returns
+ * once the first is done with the files and ops.
  */
 static void iocp_port_shutdown(struct iocp_port *port)
 {
+	struct iocp_packet *pkt, *tmp;
+	LIST_HEAD(ops);
 	bool first;
 
 	spin_lock_irq(&port->lock);
 	first = !port->shutdown;
 	if (first) {
 		port->shutdown = true;
-		iocp_queue_shutdown(port);
+		iocp_queue_shutdown(port, &ops);
 		iocp_thread_detach_all(port);
 	}
 	spin_unlock_irq(&port->lock);
 
+	list_for_each_entry_safe(pkt, tmp, &ops, node)
+		iocp_req_free(pkt);
 	if (first)
 		wake_up_poll(&port->poll_wq, EPOLLHUP);
 	iocp_assoc_shutdown(port);
+	iocp_ops_shutdown(port);
 }
 
 static int iocp_release(struct inode *inode, struct file *file)
@@ -83,9 +105,14 @@ static int iocp_release(struct inode *inode, struct file *file)
 	iocp_port_shutdown(port);
 	/* No waiter is left: each held a reference to this file. */
 	WARN_ON_ONCE(!list_empty(&port->waiters));
-	/* No wake callback is left to queue it. */
-	irq_work_sync(&port->poll_work);
-	kfree_rcu(port, rcu);
+	iocp_port_put(port);
+	return 0;
+}
+
+/* The exit of a process that holds the port cancels the ops it submitted. */
+static int iocp_flush(struct file *file, fl_owner_t id)
+{
+	iocp_ops_flush(file->private_data);
 	return 0;
 }
 
@@ -104,6 +131,7 @@ static void iocp_port_read(struct iocp_port *port, struct iocp_config *config,
 	config->max_queued = port->max_queued;
 	config->flags = port->flags;
 	config->max_assoc = port->max_assoc;
+	config->max_ops = port->max_ops;
 
 	stats->posted = port->posted;
 	stats->dequeued = port->dequeued;
@@ -117,6 +145,7 @@ static void iocp_port_read(struct iocp_port *port, struct iocp_config *config,
 	stats->concurrency = iocp_port_concurrency(port);
 	stats->blocked = port->blocked;
 	stats->associations = port->nassoc;
+	stats->ops = port->nops;
 	stats->flags = IOCP_STATS_EXIT_TRACKING;
 	if (iocp_port_blocking_aware(port))
 		stats->flags |= IOCP_STATS_BLOCKING_AWARE;
@@ -150,6 +179,10 @@ static long iocp_set_config(struct iocp_port *port, void __user *argp)
 		return -EINVAL;
 	if (!config.max_assoc)
 		config.max_assoc = IOCP_DEFAULT_MAX_ASSOC;
+	if (config.max_ops > IOCP_MAX_OPS_LIMIT)
+		return -EINVAL;
+	if (!config.max_ops)
+		config.max_ops = IOCP_DEFAULT_MAX_OPS;
 
 	spin_lock_irq(&port->lock);
 	if (port->shutdown) {
@@ -158,6 +191,7 @@ static long iocp_set_config(struct iocp_port *port, void __user *argp)
 		port->concurrency = config.concurrency;
 		port->max_queued = config.max_queued;
 		port->max_assoc = config.max_assoc;
+		port->max_ops = config.max_ops;
 		if (port->flags != config.flags) {
 			port->flags = config.flags;
 			iocp_thread_sync_all(port);
@@ -205,6 +239,10 @@ static long iocp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return iocp_assoc_modify(port, argp);
 	case IOCP_IOC_DISSOCIATE:
 		return iocp_assoc_del(port, argp);
+	case IOCP_IOC_SUBMIT:
+		return iocp_submit(port, argp);
+	case IOCP_IOC_CANCEL:
+		return iocp_cancel(port, argp);
 	default:
 		return -ENOTTY;
 	}
@@ -250,6 +288,8 @@ static void iocp_show_fdinfo(struct seq_file *m, struct file *file)
 	seq_printf(m, "iocp-shutdown:\t%d\n", !!(s.flags & IOCP_STATS_SHUTDOWN));
 	seq_printf(m, "iocp-associations:\t%u\n", s.associations);
 	seq_printf(m, "iocp-max-assoc:\t%u\n", c.max_assoc);
+	seq_printf(m, "iocp-ops:\t%u\n", s.ops);
+	seq_printf(m, "iocp-max-ops:\t%u\n", c.max_ops);
 	iocp_assoc_show_fdinfo(m, port);
 }
 
@@ -257,6 +297,7 @@ static const struct file_operations iocp_fops = {
 	.owner		= THIS_MODULE,
 	.open		= iocp_open,
 	.release	= iocp_release,
+	.flush		= iocp_flush,
 	.unlocked_ioctl	= iocp_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.poll		= iocp_poll,
@@ -281,9 +322,12 @@ static int __init iocp_init(void)
 	ret = iocp_assoc_init();
 	if (ret)
 		goto err_cache;
-	ret = iocp_sched_init();
+	ret = iocp_ops_init();
 	if (ret)
 		goto err_assoc;
+	ret = iocp_sched_init();
+	if (ret)
+		goto err_ops;
 	ret = misc_register(&iocp_misc);
 	if (ret)
 		goto err_thread;
@@ -291,6 +335,8 @@ static int __init iocp_init(void)
 
 err_thread:
 	iocp_sched_exit();
+err_ops:
+	iocp_ops_exit();
 err_assoc:
 	iocp_assoc_exit();
 err_cache:
@@ -302,6 +348,7 @@ static void __exit iocp_exit(void)
 {
 	misc_deregister(&iocp_misc);
 	iocp_sched_exit();
+	iocp_ops_exit();
 	iocp_assoc_exit();
 	iocp_packet_cache_exit();
 }

@@ -9,7 +9,8 @@
  *
  * Posted packets are allocated by the post and freed once delivered.
  * Readiness packets belong to their association (assoc.c): the dequeue
- * fills in their events and then settles them with the association.
+ * fills in their events and then settles them with the association. Op
+ * packets belong to their op (op.c), freed once delivered.
  */
 
 #include <linux/hrtimer.h>
@@ -35,6 +36,7 @@ static struct kmem_cache *iocp_packet_cachep;
  * @max:      the most packets the waiter accepts.
  * @count:    how many packets were handed over.
  * @nready:   how many of them are readiness packets.
+ * @nops:     how many of them are op packets.
  * @released: packets were handed over; under port->lock.
  * @polling:  sleeps in IOCP_SCHED_POLL_NS slices; under port->lock.
  */
@@ -47,6 +49,7 @@ struct iocp_waiter {
 	u32 max;
 	u32 count;
 	u32 nready;
+	u32 nops;
 	bool released;
 	bool polling;
 };
@@ -76,9 +79,19 @@ void iocp_queue_packet(struct iocp_port *port, struct iocp_packet *pkt)
 
 	list_add_tail(&pkt->node, &port->queue);
 	port->queued++;
-	if (pkt->assoc)
-		port->ready_queued++;
+	if (pkt->kind != IOCP_PACKET_POSTED)
+		port->owned_queued++;
 	iocp_note_queued(port);
+}
+
+/* Take a queued packet of an association or op off the queue. */
+void iocp_unqueue_packet(struct iocp_port *port, struct iocp_packet *pkt)
+{
+	lockdep_assert_held(&port->lock);
+
+	list_del(&pkt->node);
+	port->queued--;
+	port->owned_queued--;
 }
 
 /* Hand the oldest packets to @w, count it running and wake it. */
@@ -93,9 +106,14 @@ static void iocp_release_waiter(struct iocp_port *port, struct iocp_waiter *w)
 	for (i = 0; i < n; i++) {
 		pkt = list_first_entry(&port->queue, struct iocp_packet, node);
 		list_move_tail(&pkt->node, &w->packets);
-		if (pkt->assoc) {
+		if (pkt->kind == IOCP_PACKET_POSTED)
+			continue;
+		port->owned_queued--;
+		if (pkt->kind == IOCP_PACKET_READY) {
 			iocp_assoc_handover(port, pkt);
 			w->nready++;
+		} else {
+			w->nops++;
 		}
 	}
 	port->queued -= n;
@@ -173,9 +191,10 @@ static bool iocp_sleep(struct iocp_waiter *w, ktime_t *expires)
 /*
  * Shutdown: queued packets are dropped and counted, and every waiter is
  * woken to see it. Waiters take themselves off the list when they run;
- * released ones are no longer on it and keep their packets.
+ * released ones are no longer on it and keep their packets. Op packets
+ * move to @ops, for the caller to free.
  */
-void iocp_queue_shutdown(struct iocp_port *port)
+void iocp_queue_shutdown(struct iocp_port *port, struct list_head *ops)
 {
 	struct iocp_packet *pkt, *tmp;
 	struct iocp_waiter *w;
@@ -184,12 +203,20 @@ void iocp_queue_shutdown(struct iocp_port *port)
 
 	port->discarded += port->queued;
 	port->queued = 0;
+	port->owned_queued = 0;
 	list_for_each_entry_safe(pkt, tmp, &port->queue, node) {
 		list_del(&pkt->node);
-		if (pkt->assoc)
+		switch (pkt->kind) {
+		case IOCP_PACKET_READY:
 			iocp_assoc_discard(port, pkt);
-		else
+			break;
+		case IOCP_PACKET_OP:
+			port->nops--;
+			list_add_tail(&pkt->node, ops);
+			break;
+		default:
 			kmem_cache_free(iocp_packet_cachep, pkt);
+		}
 	}
 	list_for_each_entry(w, &port->waiters, node)
 		wake_up_process(w->task);
@@ -216,7 +243,7 @@ long iocp_post(struct iocp_port *port, void __user *argp)
 	/* Cheap early refusals; they are checked again under the lock. */
 	if (READ_ONCE(port->shutdown))
 		return -ESHUTDOWN;
-	if (READ_ONCE(port->queued) - READ_ONCE(port->ready_queued) +
+	if (READ_ONCE(port->queued) - READ_ONCE(port->owned_queued) +
 	    args.count > READ_ONCE(port->max_queued))
 		return -EAGAIN;
 
@@ -227,7 +254,7 @@ long iocp_post(struct iocp_port *port, void __user *argp)
 			ret = -ENOMEM;
 			goto out_free;
 		}
-		pkt->assoc = NULL;
+		pkt->kind = IOCP_PACKET_POSTED;
 		list_add_tail(&pkt->node, &batch);
 		if (copy_from_user(&pkt->c, &uentries[i], sizeof(pkt->c))) {
 			ret = -EFAULT;
@@ -243,7 +270,7 @@ long iocp_post(struct iocp_port *port, void __user *argp)
 	spin_lock_irq(&port->lock);
 	if (port->shutdown) {
 		ret = -ESHUTDOWN;
-	} else if (port->queued - port->ready_queued + args.count >
+	} else if (port->queued - port->owned_queued + args.count >
 		   port->max_queued) {
 		ret = -EAGAIN;
 	} else {
@@ -280,15 +307,19 @@ static long iocp_report_depth(struct iocp_port *port,
 }
 
 /*
- * Fill in the events of the readiness packets handed to @w, in this thread;
- * those that find nothing ready move to @spurious.
+ * Before the copy, in this thread: fill in the events of the readiness
+ * packets handed to @w (those that find nothing ready move to @spurious)
+ * and the descriptors of accepted sockets.
  */
 static void iocp_resolve(struct iocp_waiter *w, struct list_head *spurious)
 {
 	struct iocp_packet *pkt, *tmp;
 
 	list_for_each_entry_safe(pkt, tmp, &w->packets, node) {
-		if (pkt->assoc && !iocp_assoc_resolve(pkt)) {
+		if (pkt->kind == IOCP_PACKET_OP) {
+			iocp_req_prepare(pkt);
+		} else if (pkt->kind == IOCP_PACKET_READY &&
+			   !iocp_assoc_resolve(pkt)) {
 			list_move_tail(&pkt->node, spurious);
 			w->count--;
 		}
@@ -296,11 +327,12 @@ static void iocp_resolve(struct iocp_waiter *w, struct list_head *spurious)
 }
 
 /*
- * Settle the readiness packets on @list with their associations; posted
- * packets stay on it. True if any was queued again.
+ * Settle the readiness packets on @list with their associations and move
+ * the op packets to @ops, to be freed; posted packets stay. True if a
+ * readiness packet was queued again.
  */
 static bool iocp_settle(struct iocp_port *port, struct list_head *list,
-			enum iocp_settle how)
+			enum iocp_settle how, struct list_head *ops)
 {
 	struct iocp_packet *pkt, *tmp;
 	bool again = false;
@@ -308,10 +340,13 @@ static bool iocp_settle(struct iocp_port *port, struct list_head *list,
 	lockdep_assert_held(&port->lock);
 
 	list_for_each_entry_safe(pkt, tmp, list, node) {
-		if (!pkt->assoc)
-			continue;
-		list_del(&pkt->node);
-		again |= iocp_assoc_settle(port, pkt, how);
+		if (pkt->kind == IOCP_PACKET_READY) {
+			list_del(&pkt->node);
+			again |= iocp_assoc_settle(port, pkt, how);
+		} else if (pkt->kind == IOCP_PACKET_OP) {
+			list_move_tail(&pkt->node, ops);
+			port->nops--;
+		}
 	}
 	return again;
 }
@@ -319,10 +354,11 @@ static bool iocp_settle(struct iocp_port *port, struct list_head *list,
 /*
  * The copy of @w's packets failed, or they are too few. They go back to the
  * head of the queue in their order, unless the port was shut down meanwhile, in which case they
- * are counted as discarded; readiness packets of an association that ended
- * meanwhile are dropped.
+ * are counted as discarded (op packets move to @ops, to be freed);
+ * readiness packets of an association that ended meanwhile are dropped.
  */
-static void iocp_return(struct iocp_port *port, struct iocp_waiter *w)
+static void iocp_return(struct iocp_port *port, struct iocp_waiter *w,
+			struct list_head *ops)
 {
 	struct iocp_packet *pkt, *tmp;
 	LIST_HEAD(keep);
@@ -332,16 +368,18 @@ static void iocp_return(struct iocp_port *port, struct iocp_waiter *w)
 	port->dequeued -= w->count;
 	if (port->shutdown) {
 		port->discarded += w->count;
-		iocp_settle(port, &w->packets, IOCP_SETTLE_RETURNED);
+		iocp_settle(port, &w->packets, IOCP_SETTLE_RETURNED, ops);
 		return;
 	}
 	list_for_each_entry_safe(pkt, tmp, &w->packets, node) {
 		list_del(&pkt->node);
-		if (pkt->assoc &&
+		if (pkt->kind == IOCP_PACKET_READY &&
 		    !iocp_assoc_settle(port, pkt, IOCP_SETTLE_RETURNED)) {
 			w->count--;
 			continue;
 		}
+		if (pkt->kind != IOCP_PACKET_POSTED)
+			port->owned_queued++;
 		list_add_tail(&pkt->node, &keep);
 	}
 	list_splice(&keep, &port->queue);
@@ -359,13 +397,15 @@ static long iocp_deliver(struct iocp_port *port, struct iocp_waiter *w,
 			 struct iocp_dequeue_args __user *uargs, u64 entries)
 {
 	struct iocp_completion __user *uentries = u64_to_user_ptr(entries);
-	struct iocp_packet *pkt;
-	LIST_HEAD(spurious);
+	bool owned = w->nready || w->nops;
+	struct iocp_packet *pkt, *tmp;
 	bool fault = false, again = false, giveback;
+	LIST_HEAD(spurious);
+	LIST_HEAD(ops);
 	u32 nspurious;
 	u32 n = 0;
 
-	if (w->nready)
+	if (owned)
 		iocp_resolve(w, &spurious);
 	nspurious = w->nready ? list_count_nodes(&spurious) : 0;
 
@@ -383,19 +423,25 @@ static long iocp_deliver(struct iocp_port *port, struct iocp_waiter *w,
 		if (!fault && put_user(n, &uargs->count))
 			fault = true;
 	}
-	if (!fault && !w->nready) {
+	if (!fault && !owned) {
 		iocp_packets_free(&w->packets);
 		return 0;
+	}
+	if (w->nops) {
+		list_for_each_entry(pkt, &w->packets, node)
+			if (pkt->kind == IOCP_PACKET_OP)
+				iocp_req_delivered(pkt, !fault && !giveback);
 	}
 
 	spin_lock_irq(&port->lock);
 	port->dequeued -= nspurious;
-	again = iocp_settle(port, &spurious, IOCP_SETTLE_SPURIOUS);
+	again = iocp_settle(port, &spurious, IOCP_SETTLE_SPURIOUS, &ops);
 	if (fault || giveback) {
-		iocp_return(port, w);
+		iocp_return(port, w, &ops);
 		again = true;
 	} else {
-		again |= iocp_settle(port, &w->packets, IOCP_SETTLE_DELIVERED);
+		again |= iocp_settle(port, &w->packets, IOCP_SETTLE_DELIVERED,
+				     &ops);
 	}
 	if (again)
 		iocp_dispatch(port);
@@ -403,6 +449,8 @@ static long iocp_deliver(struct iocp_port *port, struct iocp_waiter *w,
 
 	/* What is left on the list are posted packets that are done with. */
 	iocp_packets_free(&w->packets);
+	list_for_each_entry_safe(pkt, tmp, &ops, node)
+		iocp_req_free(pkt);
 	if (again)
 		iocp_wake_pollers(port);
 	if (fault)
@@ -426,6 +474,7 @@ static long iocp_wait(struct iocp_port *port, struct iocp_waiter *w,
 	INIT_LIST_HEAD(&w->packets);
 	w->count = 0;
 	w->nready = 0;
+	w->nops = 0;
 	w->released = false;
 	w->polling = false;
 

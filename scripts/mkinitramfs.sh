@@ -38,6 +38,49 @@ while getopts t:b: opt; do
 	*) exit 2 ;;
 	esac
 done
+# A RAM disk with a filesystem for the tests on uncached files: the
+# kernel's brd and ext4 modules (with what they depend on) when the kernel
+# the module was built for has them as modules; /blk-modules lists them in
+# load order for guest-init.sh. A kernel with them built in (the debug
+# kernel) needs nothing; one with neither gets no block device and the
+# tests that need it skip.
+kver=$(modinfo -F vermagic "$ko" 2>/dev/null | awk '{print $1}')
+moddir=/lib/modules/$kver
+: >"$root/blk-modules"
+# add_module NAME: add NAME after its dependencies (depth first).
+add_module() {
+	local name=$1 file dep rel dest
+	file=$(modinfo -k "$kver" -F filename "$name" 2>/dev/null) || return 0
+	[[ -f $file ]] || return 0 # built in
+	rel=${file#"$moddir"/}
+	rel=${rel%.xz}
+	rel=${rel%.zst}
+	grep -qx "/blk/$rel" "$root/blk-modules" && return 0
+	# Soft "pre:" dependencies are often aliases (ext4: crypto-crc32c,
+	# which ext4 needs to mount anything): every module they resolve to.
+	for dep in $(modinfo -k "$kver" -F softdep "$name" 2>/dev/null |
+		sed -n 's/.*pre: *\([^:]*\).*/\1/p' | sed 's/post//'); do
+		for m in $(modprobe -S "$kver" -R "$dep" 2>/dev/null || echo "$dep"); do
+			add_module "$m"
+		done
+	done
+	for dep in $(modinfo -k "$kver" -F depends "$name" 2>/dev/null | tr , ' '); do
+		add_module "$dep"
+	done
+	dest=$root/blk/$rel
+	mkdir -p "$(dirname "$dest")"
+	case $file in
+	*.xz) xz -dc "$file" >"$dest" ;;
+	*.zst) zstd -qdc "$file" >"$dest" ;;
+	*) cp "$file" "$dest" ;;
+	esac
+	echo "/blk/$rel" >>"$root/blk-modules"
+}
+if [[ -n $kver && -d $moddir ]]; then
+	for m in brd ext4; do
+		add_module "$m"
+	done
+fi
 chmod 755 "$root/init"
 # The kernel opens /dev/console before /init runs (needs root; without
 # it, /init still gets its output through devtmpfs).

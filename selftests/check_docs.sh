@@ -23,7 +23,14 @@
 #    constants), and its fdinfo keys are documented, module or not;
 #  - the ".. c:macro:: IOCP_IOC_..." entry of each ioctl names every errno
 #    of that ioctl (the table ioctl_errnos below, which must list only
-#    errnos the module returns).
+#    errnos the module returns);
+#  - the ABI of ops is among what the checks above see (IOCP_IOC_SUBMIT,
+#    IOCP_IOC_CANCEL, struct iocp_op, iocp_submit_args, iocp_cancel_args,
+#    max_ops, ops, the constants), and its fdinfo keys are documented;
+#  - the entries of IOCP_IOC_SUBMIT and IOCP_IOC_CANCEL name every errno
+#    that the ops code (module/op.c, module/io.c) returns, the submit entry
+#    every IOCP_OP_* opcode and status and IOCP_OPF_* flag, the cancel
+#    entry every IOCP_CANCEL_* flag.
 # Runs on the host, needs only bash, grep, sed and awk. Output is KTAP.
 
 set -u
@@ -402,6 +409,17 @@ else
 	add fdinfo_association_keys_documented ok
 fi
 
+# The text of the ".. c:macro:: $1" entry, up to the next entry or heading;
+# empty if there is none.
+macro_section() {
+	local sec
+	sec=$(awk -F'\t' -v n="$1" '
+		{ line = $0; sub(/^[^\t]*\t/, "", line) }
+		line ~ ("^\\.\\.[ \t]+c:macro::[ \t]+" n "[ \t]*$") { print $1; exit }' "$tmp/sections")
+	[ -n "$sec" ] || return 0
+	awk -F'\t' -v s="$sec" '$1 == s { sub(/^[^\t]*\t/, ""); print }' "$tmp/sections"
+}
+
 # 13. the errnos of each ioctl, named in its ".. c:macro::" entry. EFAULT
 #     of the ioctls without argument, and ENOTTY, are stated once for all.
 ioctl_errnos="
@@ -412,8 +430,10 @@ IOCP_IOC_DEQUEUE EFAULT EINVAL ETIMEDOUT EINTR ESHUTDOWN ENOMEM
 IOCP_IOC_GET_STATS EFAULT
 IOCP_IOC_DISASSOCIATE ENOENT
 IOCP_IOC_ASSOCIATE EFAULT EINVAL EBADF EPERM ESHUTDOWN ELOOP EEXIST ENOSPC ENOMEM
-IOCP_IOC_MODIFY EFAULT EINVAL EBADF ESHUTDOWN ENOENT
+IOCP_IOC_MODIFY EFAULT EINVAL EBADF ESHUTDOWN ENOENT EPERM ENOMEM
 IOCP_IOC_DISSOCIATE EFAULT EINVAL EBADF ENOENT
+IOCP_IOC_SUBMIT EFAULT EINVAL
+IOCP_IOC_CANCEL EFAULT EINVAL EBADF ENOENT
 "
 d=()
 while read -r name errs; do
@@ -444,6 +464,79 @@ if [ ${#d[@]} -eq 0 ]; then
 	add ioctl_errnos_documented ok
 else
 	add ioctl_errnos_documented "not ok" "${d[@]}"
+fi
+
+# 14. the ABI of ops is seen by the checks above
+want_defines="IOCP_IOC_SUBMIT IOCP_IOC_CANCEL IOCP_CF_OP IOCP_OP_NOP IOCP_OP_READ
+	IOCP_OP_WRITE IOCP_OP_READV IOCP_OP_WRITEV IOCP_OP_RECV IOCP_OP_SEND
+	IOCP_OP_RECVMSG IOCP_OP_SENDMSG IOCP_OP_ACCEPT IOCP_OP_CONNECT IOCP_OP_POLL
+	IOCP_OP_PENDING IOCP_OP_QUEUED IOCP_OP_DONE IOCP_OP_FAILED
+	IOCP_OPF_SKIP_ON_SUCCESS IOCP_ASSOC_SKIP_ON_SUCCESS IOCP_OFFSET_CURRENT
+	IOCP_CANCEL_USER_DATA IOCP_CANCEL_FD IOCP_CANCEL_ALL IOCP_DEFAULT_MAX_OPS
+	IOCP_MAX_OPS_LIMIT"
+want_fields="iocp_op.user_data iocp_op.addr iocp_op.addr2 iocp_op.offset
+	iocp_op.result iocp_op.len iocp_op.opcode iocp_op.fd iocp_op.flags
+	iocp_op.op_flags iocp_op.status iocp_submit_args.ops
+	iocp_submit_args.count iocp_submit_args.flags iocp_cancel_args.user_data
+	iocp_cancel_args.fd iocp_cancel_args.flags iocp_cancel_args.count
+	iocp_cancel_args.reserved iocp_config.max_ops iocp_stats.ops"
+miss=$(comm -23 <(echo $want_defines | tr ' ' '\n' | sort -u) <(echo "$defines") | join)
+missf=$(comm -23 <(echo $want_fields | tr ' ' '\n' | sort -u) \
+	<(awk '{ print $1 "." $2 }' "$tmp/hfields" | sort -u) | join)
+if [ -n "$miss$missf" ]; then
+	add ops_abi_checked "not ok" "${miss:+# not defined in the header: $miss}" \
+		"${missf:+# fields not found in the header: $missf}"
+else
+	add ops_abi_checked ok
+fi
+
+# 15. the fdinfo keys of ops are documented (also without module sources)
+miss=""
+for k in iocp-ops: iocp-max-ops:; do
+	grep -qF -- "\`\`$k\`\`" "$rst" || miss="$miss $k"
+done
+if [ -n "$miss" ]; then
+	add fdinfo_ops_keys_documented "not ok" "# missing:$miss"
+else
+	add fdinfo_ops_keys_documented ok
+fi
+
+# 16. every errno of the ops code is named in the entries of
+#     IOCP_IOC_SUBMIT and IOCP_IOC_CANCEL (results of ops included)
+osrc=()
+for f in "$root"/module/op.c "$root"/module/io.c "$root"/module/op.h; do
+	[ -r "$f" ] && osrc+=("$f")
+done
+if [ ${#osrc[@]} -eq 0 ]; then
+	add op_errnos_documented skip "module/op.c, module/io.c not present"
+else
+	{ macro_section IOCP_IOC_SUBMIT; macro_section IOCP_IOC_CANCEL; } > "$tmp/opsec"
+	operrs=$(nocomment "${osrc[@]}" | grep -oE '(^|[^A-Za-z0-9_])-E[A-Z][A-Z0-9_]*' |
+		 sed -E 's/^.*-//' |
+		 sed -E 's/^ERESTART[A-Z_]*$/EINTR/; s/^ENOIOCTLCMD$/ENOTTY/' | sort -u)
+	miss=$(missing_words "$operrs" "$tmp/opsec" | join)
+	if [ ! -s "$tmp/opsec" ]; then
+		add op_errnos_documented "not ok" "# no c:macro entry for IOCP_IOC_SUBMIT or IOCP_IOC_CANCEL"
+	elif [ -n "$miss" ]; then
+		add op_errnos_documented "not ok" "# not in the entries of IOCP_IOC_SUBMIT, IOCP_IOC_CANCEL: $miss"
+	else
+		add op_errnos_documented ok
+	fi
+fi
+
+# 17. the submit entry names every opcode, status and op flag; the cancel
+#     entry every cancel flag
+d=()
+macro_section IOCP_IOC_SUBMIT > "$tmp/submit"
+macro_section IOCP_IOC_CANCEL > "$tmp/cancel"
+m=$(missing_words "$(grep -E '^IOCP_OPF?_' <<<"$defines")" "$tmp/submit" | join)
+[ -n "$m" ] && d+=("# not in the IOCP_IOC_SUBMIT entry: $m")
+m=$(missing_words "$(grep -E '^IOCP_CANCEL_' <<<"$defines")" "$tmp/cancel" | join)
+[ -n "$m" ] && d+=("# not in the IOCP_IOC_CANCEL entry: $m")
+if [ ${#d[@]} -eq 0 ]; then
+	add op_constants_in_entries ok
+else
+	add op_constants_in_entries "not ok" "${d[@]}"
 fi
 
 echo "1..${#names[@]}"

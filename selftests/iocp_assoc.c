@@ -1739,18 +1739,57 @@ TEST(efault)
 }
 
 /*
- * EINVAL: events 0, unknown event bits, unknown flags, reserved != 0, and
- * for DISSOCIATE events/flags != 0. Checked before the descriptor (EBADF)
- * and before the file (EPERM). A failed MODIFY changes nothing.
+ * A key-only association (events 0): any file, even one that cannot be
+ * polled, no readiness packets; it still holds the file and counts. MODIFY
+ * to events makes it a readiness association (EPERM if the file cannot be
+ * polled).
+ */
+TEST(key_only_association)
+{
+	char path[64];
+	int port, p[2], reg;
+
+	port = test_port(8);
+	ASSERT_LE(0, port);
+	ASSERT_EQ(0, pipe2(p, O_NONBLOCK | O_CLOEXEC));
+	snprintf(path, sizeof(path), "/tmp/iocp_assoc_ko.%d", getpid());
+	reg = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	ASSERT_LE(0, reg);
+	unlink(path);
+
+	ASSERT_EQ(0, t_assoc(port, reg, 0x51, 0, IOCP_ASSOC_SKIP_ON_SUCCESS));
+	ASSERT_EQ(0, t_assoc(port, p[0], 0x52, 0, 0));
+	EXPECT_EQ(2U, STAT(port, associations));
+	EXPECT_EQ(-EEXIST, t_assoc(port, reg, 0x53, 0, 0));
+	ASSERT_EQ(0, write1(p[1]));
+	EXPECT_NONE(port);
+	EXPECT_EQ(-EPERM, t_modify(port, reg, 0x54, EV_IN, 0));
+	/* Now asking for events: the pipe is readable, a packet comes. */
+	ASSERT_EQ(0, t_modify(port, p[0], 0x55, EV_IN, 0));
+	EXPECT_READY(port, 0x55, EV_IN, 0);
+	ASSERT_EQ(0, t_dissoc(port, reg));
+	ASSERT_EQ(0, t_dissoc(port, p[0]));
+	EXPECT_EQ(0U, STAT(port, associations));
+	EXPECT_EQ(0, close(port));
+	close(reg);
+	close(p[0]);
+	close(p[1]);
+}
+
+/*
+ * EINVAL: unknown event bits, unknown flags, reserved != 0, and for
+ * DISSOCIATE events/flags != 0. Checked before the descriptor (EBADF)
+ * and before the file (EPERM). A failed MODIFY changes nothing. (Events 0
+ * is a key-only association, see key_only_association.)
  */
 TEST(einval)
 {
 	static const uint32_t bad_events[] = {
-		0, 0x40 /* POLLRDNORM */, 0x20 /* POLLNVAL */, 0x4000,
+		0x40 /* POLLRDNORM */, 0x20 /* POLLNVAL */, 0x4000,
 		IOCP_POLLIN | 0x80000000U, 0xffffffffU,
 	};
 	static const uint32_t bad_flags[] = {
-		IOCP_ASSOC_ONESHOT << 1, 0x80000000U, 0xffffffffU,
+		IOCP_ASSOC_SKIP_ON_SUCCESS << 1, 0x80000000U, 0xffffffffU,
 	};
 	static const unsigned long cmds[] = {
 		IOCP_IOC_ASSOCIATE, IOCP_IOC_MODIFY,
@@ -2000,7 +2039,7 @@ TEST(enospc_max_assoc)
 	ASSERT_LE(0, port);
 	ASSERT_EQ(0, get_config(port, &cfg));
 	EXPECT_EQ((__u32)IOCP_DEFAULT_MAX_ASSOC, cfg.max_assoc);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < (int)ARRAY_SIZE(cfg.reserved); i++)
 		EXPECT_EQ(0U, cfg.reserved[i]);
 
 	ASSERT_EQ(0, set_max_assoc(port, IOCP_MAX_ASSOC_LIMIT));
@@ -2010,7 +2049,7 @@ TEST(enospc_max_assoc)
 	EXPECT_EQ(-EINVAL, set_max_assoc(port, 0xffffffffU));
 	ASSERT_EQ(0, get_config(port, &cfg));
 	EXPECT_EQ((__u32)IOCP_MAX_ASSOC_LIMIT, cfg.max_assoc);
-	cfg.reserved[3] = 1;
+	cfg.reserved[2] = 1;
 	EXPECT_EQ(-EINVAL, xioctl(port, IOCP_IOC_SET_CONFIG, &cfg));
 	ASSERT_EQ(0, set_max_assoc(port, 0));
 	ASSERT_EQ(0, get_config(port, &cfg));
@@ -2104,7 +2143,7 @@ TEST(eshutdown)
 	EXPECT_EQ(-ENOENT, t_dissoc(port, p[1]));
 	EXPECT_EQ(-ESHUTDOWN, t_assoc(port, port, 7, EV_IN, 0));
 	EXPECT_EQ(-ESHUTDOWN, t_assoc(port, q[0], 8, EV_IN, 0));
-	EXPECT_EQ(-EINVAL, t_assoc(port, q[1], 9, 0, 0));
+	EXPECT_EQ(-EINVAL, t_assoc(port, q[1], 9, EV_IN, 0x80000000U));
 	EXPECT_EQ(-EBADF, t_assoc(port, -1, 9, EV_IN, 0));
 	EXPECT_EQ(-EPERM, t_assoc(port, reg, 9, EV_IN, 0));
 	EXPECT_EQ(0U, STAT(port, associations));

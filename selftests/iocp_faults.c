@@ -6,7 +6,12 @@
  * way syzkaller and Documentation/fault-injection/fault-injection.rst do
  * (file associations included: ASSOCIATE of an eventfd, of a port and of a
  * FIFO open for reading and writing, which polls on two wait queues;
- * MODIFY; DISSOCIATE; SHUTDOWN and close of a port with associations):
+ * MODIFY; DISSOCIATE; SHUTDOWN and close of a port with associations;
+ * SUBMIT of a NOP, of a RECV that stays pending on a socketpair, of a READ
+ * of a memfd and of an ACCEPT with a connection waiting; CANCEL of a
+ * pending RECV by user_data and of all ops; an op that fails must FAIL with
+ * -ENOMEM and queue nothing, one that does not must give exactly one
+ * packet with its result, and stats.ops must say so at every step):
  * for n = 1, 2, ... the n-th fault site (slab or page allocation) met by
  * the calling thread is made to fail; the operation must then either
  * succeed (the fault hit a site whose failure is tolerated) or fail with
@@ -50,6 +55,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -62,7 +68,10 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <linux/iocp.h>
 #include "iocp.h"
@@ -288,6 +297,18 @@ struct model {
 	unsigned int rq;		/* readiness packets queued */
 	uint64_t rkey;
 	uint64_t ready;
+	/*
+	 * Ops: @ops in flight (submitted, packet not dequeued), @oq of them
+	 * with their packet queued, @odone packets dequeued. The packet
+	 * expected has user_data @oud and result @ores (@ofd: any descriptor,
+	 * which drain() closes).
+	 */
+	unsigned int ops;
+	unsigned int oq;
+	uint64_t odone;
+	uint64_t oud;
+	int64_t ores;
+	bool ofd;
 };
 
 static void fill(struct iocp_completion *c, uint64_t key)
@@ -381,12 +402,7 @@ static unsigned int counted(const struct iocp_stats *s)
 /* Reserved fields of the stats are zero. */
 static bool reserved_zero(const struct iocp_stats *s)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(s->reserved) / sizeof(s->reserved[0]); i++)
-		if (s->reserved[i])
-			return false;
-	return true;
+	return !s->reserved;
 }
 
 /*
@@ -400,8 +416,9 @@ static int check_stats_w(int fd, const struct model *m, int threads,
 
 	poison(&s, sizeof(s));
 	CHECK_SYS(ioctl(fd, IOCP_IOC_GET_STATS, &s));
-	CHECK(s.queued == m->n + m->rq, "queued %u, expected %u", s.queued,
-	      m->n + m->rq);
+	CHECK(s.queued == m->n + m->rq + m->oq, "queued %u, expected %u",
+	      s.queued, m->n + m->rq + m->oq);
+	CHECK(s.ops == m->ops, "ops %u, expected %u", s.ops, m->ops);
 	CHECK(s.posted == m->posted, "posted %llu, expected %llu",
 	      (unsigned long long)s.posted, (unsigned long long)m->posted);
 	CHECK(s.dequeued == m->dequeued, "dequeued %llu, expected %llu",
@@ -409,11 +426,13 @@ static int check_stats_w(int fd, const struct model *m, int threads,
 	CHECK(s.discarded == m->discarded, "discarded %llu, expected %llu",
 	      (unsigned long long)s.discarded,
 	      (unsigned long long)m->discarded);
-	/* Readiness packets count as dequeued and queued, not as posted. */
-	CHECK(s.posted + m->ready + m->rq == s.dequeued + s.discarded + s.queued,
-	      "posted %llu + readiness %llu != dequeued %llu + discarded %llu + queued %u",
+	/* Readiness and op packets count as dequeued and queued, not as
+	 * posted. */
+	CHECK(s.posted + m->ready + m->rq + m->odone + m->oq ==
+	      s.dequeued + s.discarded + s.queued,
+	      "posted %llu + readiness/op %llu != dequeued %llu + discarded %llu + queued %u",
 	      (unsigned long long)s.posted,
-	      (unsigned long long)(m->ready + m->rq),
+	      (unsigned long long)(m->ready + m->rq + m->odone + m->oq),
 	      (unsigned long long)s.dequeued,
 	      (unsigned long long)s.discarded, s.queued);
 	CHECK(s.associations == m->assoc, "associations %u, expected %u",
@@ -459,11 +478,31 @@ static int drain(int fd, struct model *m)
 			CHECK(errno == ETIMEDOUT, "drain: %s", strerror(errno));
 			break;
 		}
-		CHECK(a.count >= 1 && a.count <= m->n + m->rq,
+		CHECK(a.count >= 1 && a.count <= m->n + m->rq + m->oq,
 		      "drain: got %u packets, %u expected", a.count,
-		      m->n + m->rq);
+		      m->n + m->rq + m->oq);
 		for (i = 0; i < a.count; i++) {
 			e = &deq_buf[i];
+			if (e->flags == IOCP_CF_OP) {
+				int64_t res = (int64_t)e->result;
+
+				if (m->ofd && res >= 0)
+					close((int)res);
+				CHECK(m->oq && e->user_data == m->oud && !e->key &&
+				      !e->events &&
+				      (m->ofd ? res >= 0 : res == m->ores),
+				      "drain: op packet user_data %#llx result %lld, expected %s%#llx result %lld%s",
+				      (unsigned long long)e->user_data,
+				      (long long)res, m->oq ? "" : "none, last ",
+				      (unsigned long long)m->oud,
+				      (long long)m->ores,
+				      m->ofd ? " (a descriptor)" : "");
+				m->oq--;
+				m->ops--;
+				m->odone++;
+				m->dequeued++;
+				continue;
+			}
 			if (e->flags == IOCP_CF_READINESS) {
 				CHECK(m->rq && e->key == m->rkey &&
 				      e->events == IOCP_POLLIN && !e->user_data &&
@@ -484,9 +523,9 @@ static int drain(int fd, struct model *m)
 			model_pop(m, 1);
 		}
 	}
-	CHECK(m->n == 0 && m->rq == 0,
-	      "drain: %u packets missing, next key %llu; %u readiness packets missing",
-	      m->n, (unsigned long long)m->keys[0], m->rq);
+	CHECK(m->n == 0 && m->rq == 0 && m->oq == 0,
+	      "drain: %u packets missing, next key %llu; %u readiness packets, %u op packets missing",
+	      m->n, (unsigned long long)m->keys[0], m->rq, m->oq);
 	return 0;
 }
 
@@ -676,7 +715,8 @@ static int op_open(struct ctx *c, unsigned int n)
 	poison(&cfg, sizeof(cfg));
 	if (ioctl(fd, IOCP_IOC_GET_CONFIG, &cfg) < 0 || cfg.concurrency ||
 	    cfg.max_queued != IOCP_DEFAULT_MAX_QUEUED || cfg.flags ||
-	    cfg.max_assoc != IOCP_DEFAULT_MAX_ASSOC) {
+	    cfg.max_assoc != IOCP_DEFAULT_MAX_ASSOC ||
+	    cfg.max_ops != IOCP_DEFAULT_MAX_OPS) {
 		fail("fresh port: config %u/%u/%#x/%u", cfg.concurrency,
 		     cfg.max_queued, cfg.flags, cfg.max_assoc);
 		goto out;
@@ -1015,6 +1055,8 @@ static int op_set_config(struct ctx *c, unsigned int n)
 	want.max_queued = 1000 + n;
 	/* 0 would read back as IOCP_DEFAULT_MAX_ASSOC */
 	want.max_assoc = 100 + n;
+	/* 0 would read back as IOCP_DEFAULT_MAX_OPS */
+	want.max_ops = 200 + n;
 	fi_arm(main_fi, n);
 	ret = ioctl(c->fd, IOCP_IOC_SET_CONFIG, &want);
 	err = errno;
@@ -1027,9 +1069,10 @@ static int op_set_config(struct ctx *c, unsigned int n)
 		goto bad;
 	}
 	if (!ret && memcmp(&after, &want, sizeof(want))) {
-		fail("config %u/%u/%u, set %u/%u/%u", after.concurrency,
-		     after.max_queued, after.max_assoc, want.concurrency,
-		     want.max_queued, want.max_assoc);
+		fail("config %u/%u/%u/%u, set %u/%u/%u/%u", after.concurrency,
+		     after.max_queued, after.max_assoc, after.max_ops,
+		     want.concurrency, want.max_queued, want.max_assoc,
+		     want.max_ops);
 		goto bad;
 	}
 	if (ret && memcmp(&after, &before, sizeof(before))) {
@@ -1049,6 +1092,7 @@ static int op_get_config(struct ctx *c, unsigned int n)
 {
 	struct iocp_config cfg, want = {
 		.concurrency = 3, .max_queued = 777, .max_assoc = 5,
+		.max_ops = 9,
 	};
 	bool hit;
 	int ret, err;
@@ -1067,8 +1111,9 @@ static int op_get_config(struct ctx *c, unsigned int n)
 	if (outcome(hit, ret, err, true))
 		goto bad;
 	if (!ret && memcmp(&cfg, &want, sizeof(cfg))) {
-		fail("config %u/%u/%#x/%u, expected 3/777/0/5", cfg.concurrency,
-		     cfg.max_queued, cfg.flags, cfg.max_assoc);
+		fail("config %u/%u/%#x/%u/%u, expected 3/777/0/5/9",
+		     cfg.concurrency, cfg.max_queued, cfg.flags, cfg.max_assoc,
+		     cfg.max_ops);
 		goto bad;
 	}
 	if (round_trip(c->fd, &c->m) || check_stats(c->fd, &c->m, 1, 1))
@@ -1743,6 +1788,365 @@ static int op_close_assoc(struct ctx *c, unsigned int n)
 	return do_end_assoc(n, true);
 }
 
+
+/* ------------------------------------------------------------------ */
+/* Overlapped I/O: SUBMIT and CANCEL                                    */
+/* ------------------------------------------------------------------ */
+
+enum sub_kind { SK_NOP, SK_RECV, SK_READ, SK_ACCEPT };
+
+/* The files of one op, and its buffer (touched before every use). */
+struct opfiles {
+	int fd;		/* the op's file */
+	int aux;	/* RECV: the peer; ACCEPT: the connected client */
+};
+
+static unsigned char op_buf[4096];
+static const char file_data[] = "0123456789";
+
+static void opfiles_close(struct opfiles *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->aux >= 0)
+		close(f->aux);
+	f->fd = f->aux = -1;
+}
+
+/* Make the files of an op of @kind, and the op (fault site @n). */
+static int op_prepare(enum sub_kind kind, unsigned int n, struct opfiles *f,
+		      struct iocp_op *op)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t salen;
+	int sv[2];
+
+	f->fd = f->aux = -1;
+	memset(op, 0, sizeof(*op));
+	memset(op_buf, 0, sizeof(op_buf));
+	op->user_data = 0x0b0000000000ULL + ((uint64_t)kind << 24) + n;
+	switch (kind) {
+	case SK_NOP:
+		op->opcode = IOCP_OP_NOP;
+		break;
+	case SK_RECV:
+		CHECK_SYS(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+		f->fd = sv[0];
+		f->aux = sv[1];
+		op->opcode = IOCP_OP_RECV;
+		op->fd = f->fd;
+		op->addr = (uintptr_t)op_buf;
+		op->len = sizeof(op_buf);
+		break;
+	case SK_READ:
+		f->fd = memfd_create("iocp_faults", MFD_CLOEXEC);
+		CHECK_SYS(f->fd);
+		CHECK(write(f->fd, file_data, strlen(file_data)) ==
+		      (ssize_t)strlen(file_data), "write to the memfd");
+		op->opcode = IOCP_OP_READ;
+		op->fd = f->fd;
+		op->addr = (uintptr_t)op_buf;
+		op->len = sizeof(op_buf);
+		op->offset = 0;
+		break;
+	case SK_ACCEPT:
+		salen = offsetof(struct sockaddr_un, sun_path) + 1 +
+			snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1,
+				 "iocp_faults.%d.%u", getpid(), n);
+		f->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		CHECK_SYS(f->fd);
+		CHECK_SYS(bind(f->fd, (struct sockaddr *)&sa, salen));
+		CHECK_SYS(listen(f->fd, 4));
+		/* A connection waits: the ACCEPT is done at submit. */
+		f->aux = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		CHECK_SYS(f->aux);
+		CHECK_SYS(connect(f->aux, (struct sockaddr *)&sa, salen));
+		op->opcode = IOCP_OP_ACCEPT;
+		op->fd = f->fd;
+		op->op_flags = O_CLOEXEC;
+		break;
+	}
+	return 0;
+}
+
+/* What the packet of a successful op of @kind carries. */
+static void op_expect(struct model *m, enum sub_kind kind,
+		      const struct iocp_op *op)
+{
+	m->oud = op->user_data;
+	m->ofd = kind == SK_ACCEPT;
+	m->ores = kind == SK_RECV ? 1 : kind == SK_READ ?
+		  (int64_t)strlen(file_data) : 0;
+}
+
+/* Wait (not armed) until @count op packets are queued. */
+static int wait_op_packets(int fd, struct model *m, unsigned int count)
+{
+	struct iocp_stats s;
+	int ms;
+
+	for (ms = 0; ms < STATE_WAIT_MS; ms++) {
+		CHECK_SYS(ioctl(fd, IOCP_IOC_GET_STATS, &s));
+		if (s.queued == m->n + m->rq + count)
+			break;
+		usleep(1000);
+	}
+	CHECK(s.queued == m->n + m->rq + count,
+	      "queued %u after %d ms, expected %u (%u op packets)", s.queued,
+	      STATE_WAIT_MS, m->n + m->rq + count, count);
+	m->oq = count;
+	return 0;
+}
+
+/* A pending op of @kind completes: make it ready, wait for its packet. */
+static int op_complete(int fd, struct model *m, enum sub_kind kind,
+		       struct opfiles *f)
+{
+	if (kind == SK_RECV)
+		CHECK(write(f->aux, "x", 1) == 1, "write to the peer: %s",
+		      strerror(errno));
+	return wait_op_packets(fd, m, m->ops);
+}
+
+static int submit_one(int fd, struct iocp_op *op)
+{
+	struct iocp_submit_args a = {
+		.ops = (uintptr_t)op,
+		.count = 1,
+	};
+
+	return ioctl(fd, IOCP_IOC_SUBMIT, &a);
+}
+
+/*
+ * Account for one armed SUBMIT: the ioctl's own result (@ret, @err) as
+ * outcome() does, then the op's: FAILED only with -ENOMEM under a fault;
+ * PENDING or QUEUED otherwise (never DONE: no skip on success asked).
+ */
+static int op_outcome(bool hit, int ret, int err, const struct iocp_op *op)
+{
+	int64_t res = (int64_t)op->result;
+
+	if (ret < 0)
+		return outcome(hit, ret, err, true);
+	if (op->status != IOCP_OP_FAILED)
+		return outcome(hit, 0, 0, true);
+	cur->iters++;
+	if (hit)
+		cur->injected++;
+	CHECK(hit, "op FAILED with %lld without an injected fault", (long long)res);
+	CHECK(res == -ENOMEM, "op FAILED with %lld under an injected fault",
+	      (long long)res);
+	cur->enomem++;
+	return 0;
+}
+
+/*
+ * SUBMIT of one op of @kind, two posted packets queued: the fault makes
+ * the op FAIL with -ENOMEM (no packet, stats.ops unchanged) or not at all
+ * (exactly one packet, with the op's result). Then the same op again,
+ * not armed, works.
+ */
+static int do_submit(struct ctx *c, unsigned int n, enum sub_kind kind)
+{
+	struct opfiles f = { -1, -1 };
+	struct iocp_op op;
+	bool hit;
+	int ret, err, round;
+
+	if (ctx_port(c))
+		return -1;
+	if (post_plain(c->fd, &c->m, 2) || check_stats(c->fd, &c->m, -1, -1))
+		goto bad;
+	for (round = 0; round < 2; round++) {
+		if (op_prepare(kind, n, &f, &op))
+			goto bad;
+		op.status = 0x5a5a5a5a;
+		op.result = 0xdeadbeefULL;
+		if (!round)
+			fi_arm(main_fi, n);
+		ret = submit_one(c->fd, &op);
+		err = errno;
+		if (!round) {
+			hit = fi_disarm(main_fi);
+			if (op_outcome(hit, ret, err, &op))
+				goto bad;
+			if (ret < 0) {
+				/* Nothing was processed: op untouched. */
+				if (op.status != 0x5a5a5a5a) {
+					fail("SUBMIT failed, but the op's status is %u",
+					     op.status);
+					goto bad;
+				}
+				opfiles_close(&f);
+				continue;
+			}
+		} else if (ret < 0) {
+			fail("SUBMIT (not armed): %s", strerror(errno));
+			goto bad;
+		}
+		switch (op.status) {
+		case IOCP_OP_FAILED:
+			if (round) {
+				fail("SUBMIT (not armed): op FAILED with %lld",
+				     (long long)op.result);
+				goto bad;
+			}
+			/* No packet, nothing in flight. */
+			if (check_stats(c->fd, &c->m, -1, -1) ||
+			    drain(c->fd, &c->m))
+				goto bad;
+			opfiles_close(&f);
+			continue;
+		case IOCP_OP_PENDING:
+			if (op.result || kind == SK_NOP || kind == SK_ACCEPT) {
+				fail("op of kind %d PENDING, result %lld", kind,
+				     (long long)op.result);
+				goto bad;
+			}
+			c->m.ops++;
+			op_expect(&c->m, kind, &op);
+			/* A READ of a file that cannot be read without
+			 * blocking goes to a worker: its packet may be
+			 * queued already. A RECV waits for its data. */
+			if ((kind == SK_RECV &&
+			     check_stats(c->fd, &c->m, -1, -1)) ||
+			    op_complete(c->fd, &c->m, kind, &f))
+				goto bad;
+			break;
+		case IOCP_OP_QUEUED:
+			op_expect(&c->m, kind, &op);
+			if ((int64_t)op.result != c->m.ores || kind == SK_RECV) {
+				fail("op of kind %d QUEUED with result %lld", kind,
+				     (long long)op.result);
+				goto bad;
+			}
+			c->m.ops++;
+			c->m.oq++;
+			break;
+		default:
+			fail("op of kind %d: status %u result %lld", kind,
+			     op.status, (long long)op.result);
+			goto bad;
+		}
+		if (check_stats(c->fd, &c->m, -1, -1) || drain(c->fd, &c->m) ||
+		    check_stats(c->fd, &c->m, -1, -1))
+			goto bad;
+		if (kind == SK_READ && memcmp(op_buf, file_data, strlen(file_data))) {
+			fail("READ op: wrong data");
+			goto bad;
+		}
+		opfiles_close(&f);
+	}
+	if (round_trip(c->fd, &c->m) || check_stats(c->fd, &c->m, 1, 1))
+		goto bad;
+	return hit;
+bad:
+	opfiles_close(&f);
+	ctx_close(c);
+	return -1;
+}
+
+static int op_submit_nop(struct ctx *c, unsigned int n)
+{
+	return do_submit(c, n, SK_NOP);
+}
+
+static int op_submit_recv(struct ctx *c, unsigned int n)
+{
+	return do_submit(c, n, SK_RECV);
+}
+
+static int op_submit_read(struct ctx *c, unsigned int n)
+{
+	return do_submit(c, n, SK_READ);
+}
+
+static int op_submit_accept(struct ctx *c, unsigned int n)
+{
+	return do_submit(c, n, SK_ACCEPT);
+}
+
+/*
+ * CANCEL (by user_data, or of all) of a pending RECV: on success the op
+ * completes with -ECANCELED (one packet); on ENOMEM it is still pending
+ * and completes with its data.
+ */
+static int do_cancel(struct ctx *c, unsigned int n, uint32_t flags)
+{
+	struct opfiles f = { -1, -1 };
+	struct iocp_cancel_args a;
+	struct iocp_op op;
+	bool hit;
+	int ret, err;
+
+	if (ctx_port(c))
+		return -1;
+	if (post_plain(c->fd, &c->m, 2) || op_prepare(SK_RECV, n, &f, &op))
+		goto bad;
+	if (submit_one(c->fd, &op) < 0 || op.status != IOCP_OP_PENDING) {
+		fail("SUBMIT of a RECV (not armed): %d status %u result %lld",
+		     errno, op.status, (long long)op.result);
+		goto bad;
+	}
+	c->m.ops++;
+	op_expect(&c->m, SK_RECV, &op);
+	if (check_stats(c->fd, &c->m, -1, -1))
+		goto bad;
+
+	memset(&a, 0, sizeof(a));
+	a.flags = flags;
+	a.user_data = op.user_data;
+	a.count = 0xdeadbeef;
+	fi_arm(main_fi, n);
+	ret = ioctl(c->fd, IOCP_IOC_CANCEL, &a);
+	err = errno;
+	hit = fi_disarm(main_fi);
+	if (outcome(hit, ret, err, true))
+		goto bad;
+	if (!ret) {
+		if (a.count != 1) {
+			fail("CANCEL: count %u", a.count);
+			goto bad;
+		}
+		/* Completed by the cancel itself: queued already. */
+		c->m.ores = -ECANCELED;
+		c->m.oq = 1;
+	} else if (a.count != 0xdeadbeef) {
+		fail("CANCEL failed, but wrote count %u", a.count);
+		goto bad;
+	} else if (op_complete(c->fd, &c->m, SK_RECV, &f)) {
+		goto bad;
+	}
+	if (check_stats(c->fd, &c->m, -1, -1) || drain(c->fd, &c->m) ||
+	    check_stats(c->fd, &c->m, -1, -1))
+		goto bad;
+	/* Nothing left to cancel. */
+	a.count = 0xdeadbeef;
+	if (ioctl(c->fd, IOCP_IOC_CANCEL, &a) == 0 || errno != ENOENT) {
+		fail("second CANCEL: %s", strerror(errno));
+		goto bad;
+	}
+	opfiles_close(&f);
+	if (round_trip(c->fd, &c->m) || check_stats(c->fd, &c->m, 1, 1))
+		goto bad;
+	return hit;
+bad:
+	opfiles_close(&f);
+	ctx_close(c);
+	return -1;
+}
+
+static int op_cancel_user_data(struct ctx *c, unsigned int n)
+{
+	return do_cancel(c, n, IOCP_CANCEL_USER_DATA);
+}
+
+static int op_cancel_fd_all(struct ctx *c, unsigned int n)
+{
+	return do_cancel(c, n, IOCP_CANCEL_ALL);
+}
+
 struct op {
 	const char *name;
 	int (*fn)(struct ctx *c, unsigned int n);
@@ -1769,6 +2173,12 @@ static const struct op ops[] = {
 	{ "dissociate", op_dissociate },
 	{ "shutdown_assoc", op_shutdown_assoc },
 	{ "close_assoc", op_close_assoc },
+	{ "submit_nop", op_submit_nop },
+	{ "submit_recv", op_submit_recv },
+	{ "submit_read", op_submit_read },
+	{ "submit_accept", op_submit_accept },
+	{ "cancel_user_data", op_cancel_user_data },
+	{ "cancel_all", op_cancel_fd_all },
 };
 
 #define NOPS (sizeof(ops) / sizeof(ops[0]))

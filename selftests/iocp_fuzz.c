@@ -61,6 +61,42 @@
  * restored). The main thread posts to the accounting port and (in
  * non-strict rounds) sends SIGUSR1 to the threads to interrupt their waits.
  *
+ * Ops: threads and children SUBMIT batches of random ops to the chaos ports
+ * (never to the accounting port, whose counts are exact): every opcode
+ * (NOP, POLL, READ, WRITE, READV, WRITEV on pipes, socketpairs, eventfds,
+ * the signalfd, a memfd, ports; RECV, SEND, RECVMSG, SENDMSG on
+ * socketpairs; ACCEPT on a listening UNIX socket, to which connections
+ * are made; CONNECT of new sockets to it, or to an address nobody listens
+ * on), with bad descriptors, bad fields, flags and opcodes, unreadable,
+ * straddling and EFAULT buffers and iovecs, op arrays that are unreadable,
+ * straddle into a PROT_NONE page or are read-only, counts 0, 1..64 and
+ * beyond IOCP_MAX_BATCH, and CANCEL by user_data, by fd, both, all, with
+ * bad flags, reserved words and descriptors. max_ops is set on new chaos
+ * ports (4096, or 1..16) and by SET_CONFIG, and the ops of a round are
+ * bounded (a registry of OPS_MAX ops in shared memory).
+ *  - SUBMIT's errno is the one its arguments determine (EFAULT, EINVAL,
+ *    else 0, or EFAULT after the ops that could be read); each processed
+ *    op's status is PENDING (result 0), QUEUED (result >= 0, 0 for
+ *    ACCEPT), DONE (skip on success asked, or maybe by an association) or
+ *    FAILED with a plausible negative errno: exactly EINVAL for a bad
+ *    opcode, flags or NOP fields, EBADF for a bad descriptor; ops not
+ *    processed are not written, input fields never change.
+ *  - every IOCP_CF_OP packet carries the user_data of an op submitted to
+ *    that port that SUBMIT said PENDING or QUEUED (or whose status could
+ *    not be written), at most once; a key 0 or associated with the port;
+ *    a result within the op's bounds (bytes <= len, POLL events among those
+ *    asked for plus ERR and HUP, NOP and CONNECT 0); -ECANCELED only if a
+ *    CANCEL that could match it was made after it was submitted (or its
+ *    submitter was a child, whose exit cancels its ops). Accepted sockets
+ *    (in packets, or as DONE results) are closed by whoever gets them.
+ *  - CANCEL: EFAULT, EINVAL, EBADF (FD with a bad descriptor) as
+ *    determined, ENOENT on the accounting port, else 0 with 1 <= count
+ *    (count <= 1 by user_data) or ENOENT; nothing written on failure.
+ *  - at the end of each round, each chaos port gets a CANCEL ALL and is
+ *    drained until stats.ops is 0: then every op that SUBMIT said PENDING
+ *    or QUEUED on that port (not shut down, not replaced meanwhile) had
+ *    exactly one packet (unless a SIGKILLed child may have taken some).
+ *
  * Checks, on every call:
  *  - the result is in the documented errno set for that call and those
  *    arguments; where the result is determined (unreadable arguments, bad
@@ -152,6 +188,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <linux/iocp.h>
@@ -194,9 +232,25 @@
 			 IOCP_POLLHUP | IOCP_POLLRDHUP)
 #define MAX_POOL	24
 
+/* Ops (SUBMIT): user_data is magic:8 slot:8 gen:16 seq:32; seq indexes a
+ * registry of the round's ops in shared memory. */
+#define OP_MAGIC	0x0Bull
+#define OPS_MAX		(1u << 17)	/* ops per round */
+#define OP_BATCH	64		/* at most per SUBMIT: one page */
+#define OPBUF_SIZE	65536		/* I/O buffers, a PROT_NONE page follows */
+#define NIOV		8
+#define OPS_PORT_MAX	4096		/* max_ops of a new chaos port */
+/* Registry states of an op. */
+enum { OS_FREE, OS_SUBMIT, OS_EXPECT, OS_NONE, OS_GOT, OS_UNKNOWN };
+/* Registry flags of an op. */
+#define OI_CANCEL	0x1	/* a CANCEL by its user_data was made */
+#define OI_CHILD	0x2	/* submitted by a child (which exits) */
+#define OI_UNSTABLE	0x4	/* the slot may have been replaced meanwhile */
+
 enum kind {
 	K_SET_CONFIG, K_GET_CONFIG, K_POST, K_DEQUEUE, K_GET_STATS, K_SHUTDOWN,
-	K_DISASSOCIATE, K_ASSOCIATE, K_MODIFY, K_DISSOCIATE, K_UNKNOWN,
+	K_DISASSOCIATE, K_ASSOCIATE, K_MODIFY, K_DISSOCIATE, K_SUBMIT, K_CANCEL,
+	K_UNKNOWN,
 	K_NIOCTL,
 	K_OPEN = K_NIOCTL, K_REOPEN, K_CLOSE, K_DUP, K_POLL, K_EPOLL,
 	K_FDINFO, K_FORK, K_KILL, K_SIGNAL, K_FAILNTH, K_SLEEP, K_THREAD,
@@ -206,7 +260,8 @@ enum kind {
 
 static const char *const kind_name[K_NKINDS] = {
 	"SET_CONFIG", "GET_CONFIG", "POST", "DEQUEUE", "GET_STATS", "SHUTDOWN",
-	"DISASSOCIATE", "ASSOCIATE", "MODIFY", "DISSOCIATE", "unknown-ioctl",
+	"DISASSOCIATE", "ASSOCIATE", "MODIFY", "DISSOCIATE", "SUBMIT", "CANCEL",
+	"unknown-ioctl",
 	"open", "reopen", "close", "dup", "poll", "epoll", "fdinfo", "fork",
 	"kill", "signal", "fail-nth", "sleep", "thread", "exec", "stop",
 	"file-io", "iocp_close_fd", "assoc-private", "pollfree",
@@ -299,6 +354,23 @@ struct shared {
 	struct slot slots[NPORTS];
 	atomic_uchar ud[UD_MAX];	/* 0 free, 1 posted, 2 delivered */
 	atomic_uchar keyreg[KEYREG_MAX];	/* 1: the key may be associated */
+	/* ops, this round: the registry, broad CANCELs (ALL, or FD without
+	 * USER_DATA) made per slot, packets of another generation, ops whose
+	 * slot was replaced during their SUBMIT */
+	atomic_uint opseq;
+	atomic_uint cancels[NPORTS];
+	atomic_ullong op_tagmis[NPORTS], op_unstable[NPORTS];
+	atomic_ullong kills_at_start;
+	/* ops, whole run */
+	atomic_ullong op_sub, op_pend, op_queued, op_done, op_failed, op_pkts,
+		op_canceled, op_accepted, op_checked, op_missing_killed,
+		cancel_calls, cancel_found;
+	atomic_uchar opst[OPS_MAX];
+	atomic_uchar opinfo[OPS_MAX];
+	uint8_t opcode[OPS_MAX];
+	uint32_t oparg[OPS_MAX];	/* bound of a result >= 0 (POLL: events) */
+	uint32_t opcx[OPS_MAX];		/* cancels[slot] when submitted */
+	uint64_t opud[OPS_MAX];
 };
 
 /* The read-only page: prebuilt arguments, and zeroes to write into. */
@@ -307,6 +379,7 @@ struct ro_layout {
 	struct iocp_dequeue_args deq[4];
 	struct iocp_post_args post[2];
 	struct iocp_config cfg, cfg_bad;
+	struct iocp_cancel_args cancel[2];
 	struct iocp_completion ent[RO_NENT];
 	unsigned char zeros[1024];
 };
@@ -887,10 +960,8 @@ static void check_stats(struct tctx *c, const struct tgt *t, const struct iocp_s
 
 	(void)c;
 	tdesc(t, b, sizeof(b));
-	for (int i = 0; i < 2; i++) {
-		if (st->reserved[i])
-			fail("%s on %s: reserved[%d] = %#x", what, b, i, st->reserved[i]);
-	}
+	if (st->reserved)
+		fail("%s on %s: reserved = %#x", what, b, st->reserved);
 	if (st->flags & ~(uint32_t)(IOCP_STATS_SHUTDOWN | IOCP_STATS_EXIT_TRACKING |
 				    IOCP_STATS_BLOCKING_AWARE))
 		fail("%s on %s: unknown flags %#x", what, b, st->flags);
@@ -916,6 +987,8 @@ static void check_stats(struct tctx *c, const struct tgt *t, const struct iocp_s
 	 * flag: only a shutdown complete before the snapshot began counts. */
 	if (acct && st->associations)
 		fail("%s on %s: %u associations", what, b, st->associations);
+	if (acct && st->ops)
+		fail("%s on %s: %u ops (never submitted there)", what, b, st->ops);
 	if (shut && st->associations && stable && is_port(t)) {
 		uint64_t sn = tgt_shut_ns(t);
 
@@ -1030,6 +1103,9 @@ static void check_readiness(const struct tgt *t, const struct iocp_completion *p
 		     p->events, want);
 }
 
+static void check_op_packet(const struct tgt *t, bool stable,
+			    const struct iocp_completion *p, uint32_t i, uint32_t n);
+
 static void take_packets(struct tctx *c, const struct tgt *t, bool stable,
 			 const struct iocp_completion *e, uint32_t n)
 {
@@ -1047,6 +1123,10 @@ static void take_packets(struct tctx *c, const struct tgt *t, bool stable,
 
 		if (p->flags == IOCP_CF_READINESS) {
 			check_readiness(t, p, i, n);
+			continue;
+		}
+		if (p->flags == IOCP_CF_OP) {
+			check_op_packet(t, stable, p, i, n);
 			continue;
 		}
 		if (p->flags != IOCP_CF_POSTED || p->events)
@@ -1537,6 +1617,14 @@ static void do_set_config(struct tctx *c, struct tgt *t, bool force_valid)
 		v.concurrency = pick_conc(c);
 		v.max_queued = pick_mq(c);
 		v.max_assoc = pick_ma(c);
+		{
+			static const uint32_t mo[] = { 1, 2, 16, OPS_PORT_MAX, OPS_PORT_MAX,
+						       IOCP_MAX_OPS_LIMIT + 1 };
+
+			v.max_ops = mo[rn(c, sizeof(mo) / sizeof(mo[0]))];
+			if (force_valid && v.max_ops > IOCP_MAX_OPS_LIMIT)
+				v.max_ops = OPS_PORT_MAX;
+		}
 		if (force_valid && (!v.max_queued || v.max_queued > IOCP_MAX_QUEUED_LIMIT))
 			v.max_queued = 4096;
 		if (force_valid && v.max_assoc > IOCP_MAX_ASSOC_LIMIT)
@@ -1544,7 +1632,7 @@ static void do_set_config(struct tctx *c, struct tgt *t, bool force_valid)
 		if (!force_valid) {
 			v.flags = pick_cfg_flags(c);
 			if (chance(c, 5))
-				v.reserved[rn(c, 4)] = 1u << rn(c, 32);
+				v.reserved[rn(c, 3)] = 1u << rn(c, 32);
 		}
 		if (acct && (sh->strict || chance(c, 70))) {
 			v.concurrency = sh->acct_conc;
@@ -1554,8 +1642,8 @@ static void do_set_config(struct tctx *c, struct tgt *t, bool force_valid)
 		put_args(a, am, &v, sizeof(v), c);
 	}
 	invalid = (v.flags & ~IOCP_CONFIG_IGNORE_BLOCKING) || v.reserved[0] || v.reserved[1] || v.reserved[2] ||
-		  v.reserved[3] || !v.max_queued || v.max_queued > IOCP_MAX_QUEUED_LIMIT ||
-		  v.max_assoc > IOCP_MAX_ASSOC_LIMIT;
+		  !v.max_queued || v.max_queued > IOCP_MAX_QUEUED_LIMIT ||
+		  v.max_assoc > IOCP_MAX_ASSOC_LIMIT || v.max_ops > IOCP_MAX_OPS_LIMIT;
 	tgt_begin(c, t);
 	t0 = now_ns();
 	e = xioctl(t->fd, IOCP_IOC_SET_CONFIG, a, K_SET_CONFIG);
@@ -1575,10 +1663,10 @@ static void do_set_config(struct tctx *c, struct tgt *t, bool force_valid)
 	}
 	if (!es_has(&ok, e))
 		bad_result(K_SET_CONFIG, t, e, &ok,
-			   "args %s concurrency %u max_queued %u flags %#x max_assoc %u reserved %#x,%#x,%#x,%#x",
+			   "args %s concurrency %u max_queued %u flags %#x max_assoc %u max_ops %u reserved %#x,%#x,%#x",
 			   ptrdesc(a, pb, sizeof(pb)), v.concurrency, v.max_queued,
-			   v.flags, v.max_assoc, v.reserved[0], v.reserved[1], v.reserved[2],
-			   v.reserved[3]);
+			   v.flags, v.max_assoc, v.max_ops, v.reserved[0], v.reserved[1],
+			   v.reserved[2]);
 	if (am == AM_VALID && memcmp(a, &v, sizeof(v)))
 		fail("SET_CONFIG on fd %d changed its argument", t->fd);
 	if (e == ESHUTDOWN && stable)
@@ -1624,7 +1712,7 @@ static void do_get(struct tctx *c, struct tgt *t, int kind)
 		char b[96];
 
 		if ((cf->flags & ~IOCP_CONFIG_IGNORE_BLOCKING) || cf->reserved[0] ||
-		    cf->reserved[1] || cf->reserved[2] || cf->reserved[3])
+		    cf->reserved[1] || cf->reserved[2])
 			fail("GET_CONFIG on %s: flags %#x or reserved words nonzero",
 			     tdesc(t, b, sizeof(b)), cf->flags);
 		if (!cf->max_queued || cf->max_queued > IOCP_MAX_QUEUED_LIMIT)
@@ -1687,7 +1775,7 @@ static const unsigned int real_cmds[] = {
 	IOCP_IOC_SET_CONFIG, IOCP_IOC_GET_CONFIG, IOCP_IOC_POST,
 	IOCP_IOC_DEQUEUE, IOCP_IOC_GET_STATS, IOCP_IOC_SHUTDOWN,
 	IOCP_IOC_DISASSOCIATE, IOCP_IOC_ASSOCIATE, IOCP_IOC_MODIFY,
-	IOCP_IOC_DISSOCIATE,
+	IOCP_IOC_DISSOCIATE, IOCP_IOC_SUBMIT, IOCP_IOC_CANCEL,
 };
 #define NREAL ((unsigned int)(sizeof(real_cmds) / sizeof(real_cmds[0])))
 
@@ -1927,7 +2015,8 @@ static void fdinfo_assoc(struct tctx *c, const struct tgt *t, const char *val)
 		fail("fdinfo of %s: iocp-assoc: bad value '%s'", tdesc(t, b, sizeof(b)), val);
 		return;
 	}
-	if (!ev || (ev & ~(uint32_t)POLL_ALL) || (fl & ~(uint32_t)IOCP_ASSOC_ONESHOT))
+	if ((ev & ~(uint32_t)POLL_ALL) ||
+	    (fl & ~(uint32_t)(IOCP_ASSOC_ONESHOT | IOCP_ASSOC_SKIP_ON_SUCCESS)))
 		fail("fdinfo of %s: iocp-assoc: events %#x flags %#x", tdesc(t, b, sizeof(b)),
 		     ev, fl);
 	if (!is_port(t) || !tgt_stable(c, t))
@@ -2178,6 +2267,7 @@ static void do_reopen(struct tctx *c, int s, bool force)
 		cfg.max_queued = chance(c, 20) ? 1 + rn(c, 64) : IOCP_DEFAULT_MAX_QUEUED;
 		cfg.flags = rn(c, 2);
 		cfg.max_assoc = chance(c, 20) ? 1 + rn(c, 4) : 0;
+		cfg.max_ops = chance(c, 20) ? 1 + rn(c, 16) : OPS_PORT_MAX;
 		e = xioctl(nfd, IOCP_IOC_SET_CONFIG, &cfg, K_SET_CONFIG);
 		if (e)
 			fail("SET_CONFIG on a new port: %s", errname(e));
@@ -2532,8 +2622,9 @@ static bool assoc_invalid(int kind, const struct iocp_assoc_args *v)
 {
 	if (kind == K_DISSOCIATE)
 		return v->events || v->flags || v->reserved;
-	return (v->flags & ~(uint32_t)IOCP_ASSOC_ONESHOT) || v->reserved || !v->events ||
-	       (v->events & ~(uint32_t)POLL_ALL);
+	/* events 0: a key-only association (the key for ops on the file) */
+	return (v->flags & ~(uint32_t)(IOCP_ASSOC_ONESHOT | IOCP_ASSOC_SKIP_ON_SUCCESS)) ||
+	       v->reserved || (v->events & ~(uint32_t)POLL_ALL);
 }
 
 static unsigned long assoc_cmd(int kind)
@@ -2605,13 +2696,17 @@ static void do_assoc(struct tctx *c, struct tgt *t, int kind, int file, bool for
 		v.events = force_valid ? (uint32_t)IOCP_POLLIN << rn(c, 3) : pick_events(c);
 		v.flags = force_valid ? (chance(c, 30) ? (uint32_t)IOCP_ASSOC_ONESHOT : 0) :
 			  pick_assoc_flags(c);
+		/* A key-only association (events 0) of the regular file would
+		 * succeed: never on the accounting port. */
+		if (acct && !v.events)
+			v.events = IOCP_POLLIN;
 	}
 	if (!force_valid && chance(c, 3))
 		v.reserved = 1u << rn(c, 32);
 	inval = assoc_invalid(kind, &v);
 	if (kind != K_DISSOCIATE) {
 		/* A key in the registry if the call may succeed. */
-		bool may = is_port(t) && !acct && !inval && !is_reg && !is_badf &&
+		bool may = is_port(t) && !acct && !inval && !(is_reg && v.events) && !is_badf &&
 			   (am == AM_VALID);
 
 		serial = atomic_fetch_add(&sh->keyseq, 1);
@@ -2653,7 +2748,7 @@ static void do_assoc(struct tctx *c, struct tgt *t, int kind, int file, bool for
 		es_add(&ok, EINVAL);
 	} else if (is_badf) {
 		es_add(&ok, EBADF);
-	} else if (kind == K_ASSOCIATE && is_reg) {
+	} else if (kind == K_ASSOCIATE && is_reg && v.events) {
 		es_add(&ok, EPERM);
 	} else if (sn && sn < rel_ns(t0)) {
 		es_add(&ok, kind == K_DISSOCIATE ? ENOENT : ESHUTDOWN);
@@ -2676,8 +2771,10 @@ static void do_assoc(struct tctx *c, struct tgt *t, int kind, int file, bool for
 		es_add(&ok, ENOENT);
 		if (kind == K_MODIFY)
 			es_add(&ok, ESHUTDOWN);
-		if (!self_sure && !acct && !is_reg)
+		if (!self_sure && !acct && !(is_reg && v.events))
 			es_add(&ok, 0);
+		if (kind == K_MODIFY && is_reg && v.events)
+			es_add(&ok, EPERM);
 	}
 	if (!es_has(&ok, e)) {
 		snprintf(fb, sizeof(fb), "%s %d", self ? "the port itself, fd" : pf->name,
@@ -2823,7 +2920,10 @@ static int pdq(struct priv *pv, int want, int line)
 	int e;
 
 	memset(pv->out, 0xcc, sizeof(pv->out));
-	e = xioctl(pv->port, IOCP_IOC_DEQUEUE, &dq, K_DEQUEUE);
+	/* The fuzzer signals its threads: a pending signal gives EINTR. */
+	do
+		e = xioctl(pv->port, IOCP_IOC_DEQUEUE, &dq, K_DEQUEUE);
+	while (e == EINTR);
 	if (e == ENOMEM)
 		return 1;
 	pv->got = e ? 0 : (int)dq.count;
@@ -2931,10 +3031,10 @@ static void do_assoc_private(struct tctx *c)
 	       "ASSOCIATE of the port with itself");
 	EXPECT(EBADF, K_ASSOCIATE, CLOSED_FD, pkey(&pv, IOCP_POLLIN, 0), IOCP_POLLIN, 0,
 	       "ASSOCIATE of a closed fd");
-	EXPECT(EINVAL, K_ASSOCIATE, CLOSED_FD, pkey(&pv, 0, 0), 0, 0,
+	EXPECT(EBADF, K_ASSOCIATE, CLOSED_FD, pkey(&pv, 0, 0), 0, 0,
 	       "ASSOCIATE of a closed fd without events");
-	EXPECT(EINVAL, K_MODIFY, efd, pkey(&pv, IOCP_POLLIN, 2), IOCP_POLLIN, 2,
-	       "MODIFY with flags 2");
+	EXPECT(EINVAL, K_MODIFY, efd, pkey(&pv, IOCP_POLLIN, 4), IOCP_POLLIN, 4,
+	       "MODIFY with flags 4");
 	EXPECT(EINVAL, K_DISSOCIATE, efd, 0, IOCP_POLLIN, 0, "DISSOCIATE with events");
 	mfd = memfd_create("iocp_fuzz_private", MFD_CLOEXEC);
 	if (mfd >= 0)
@@ -3181,6 +3281,927 @@ out:
 	close(port);
 }
 
+/* ------------------------------------------------------------------ */
+/* Ops: SUBMIT and CANCEL                                               */
+
+static unsigned char *g_opbuf;		/* I/O buffers; PROT_NONE follows */
+static struct iovec *g_iov;		/* read-only: NIOV into g_opbuf, 1 bad */
+static struct msghdr *g_msg;		/* RW: the kernel writes RECVMSG's back */
+static unsigned char *g_acc;		/* ACCEPT: peer addresses and lengths */
+static int g_listen = -1;		/* a listening UNIX socket, this round */
+static struct sockaddr_un g_listen_addr, g_nobody_addr;
+static socklen_t g_listen_len, g_nobody_len;
+
+static uint64_t op_ud(unsigned int slot, unsigned int gen, uint32_t seq)
+{
+	return OP_MAGIC << 56 | (uint64_t)(slot & 0xff) << 48 |
+	       (uint64_t)(gen & 0xffff) << 32 | seq;
+}
+
+/* The iovecs g_iov[first .. first + n): their total length. */
+static uint32_t iov_total(unsigned int first, unsigned int n)
+{
+	uint64_t sum = 0;
+
+	for (unsigned int i = first; i < first + n && i <= NIOV; i++)
+		sum += g_iov[i].iov_len;
+	return sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
+}
+
+static void ops_setup_memory(void)
+{
+	unsigned char *p;
+
+	p = mmap(NULL, OPBUF_SIZE + page, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	g_iov = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	g_msg = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	g_acc = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || g_iov == MAP_FAILED || g_msg == MAP_FAILED ||
+	    g_acc == MAP_FAILED || mprotect(p + OPBUF_SIZE, page, PROT_NONE)) {
+		perror("mmap");
+		exit(1);
+	}
+	g_opbuf = p;
+	for (int i = 0; i < NIOV; i++) {
+		g_iov[i].iov_base = g_opbuf + i * 4096;
+		g_iov[i].iov_len = i == 3 ? 0 : 1 + i * 300;
+	}
+	g_iov[NIOV].iov_base = g_none;		/* EFAULT */
+	g_iov[NIOV].iov_len = 64;
+	/* [0]: plain; [1]: with a name buffer; [2]: with a control buffer */
+	for (int i = 0; i < 3; i++) {
+		g_msg[i].msg_iov = &g_iov[i];
+		g_msg[i].msg_iovlen = 2;
+	}
+	g_msg[1].msg_name = g_acc + 2048;
+	g_msg[1].msg_namelen = sizeof(struct sockaddr_un);
+	g_msg[2].msg_control = g_acc + 3072;
+	g_msg[2].msg_controllen = 256;
+	if (mprotect(g_iov, page, PROT_READ)) {
+		perror("mprotect");
+		exit(1);
+	}
+}
+
+/* The round's listening socket (ACCEPT, CONNECT). */
+static void ops_setup_round(int round)
+{
+	if (g_listen >= 0)
+		close(g_listen);
+	memset(&g_listen_addr, 0, sizeof(g_listen_addr));
+	g_listen_addr.sun_family = AF_UNIX;
+	g_listen_len = offsetof(struct sockaddr_un, sun_path) + 1 +
+		snprintf(g_listen_addr.sun_path + 1, sizeof(g_listen_addr.sun_path) - 1,
+			 "iocp_fuzz.%d.%d", getpid(), round);
+	g_nobody_addr = g_listen_addr;
+	g_nobody_addr.sun_path[1] = 'X';	/* nobody listens there */
+	g_nobody_len = g_listen_len;
+	g_listen = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (g_listen < 0 ||
+	    bind(g_listen, (struct sockaddr *)&g_listen_addr, g_listen_len) ||
+	    listen(g_listen, 8)) {
+		outf("# cannot make a listening socket: %s", errname(errno));
+		if (g_listen >= 0)
+			close(g_listen);
+		g_listen = -1;
+	}
+	/* The previous round's registry is forgotten. */
+	{
+		uint32_t n = atomic_load(&sh->opseq);
+
+		if (n > OPS_MAX)
+			n = OPS_MAX;
+		memset((void *)sh->opst, 0, n);
+		memset((void *)sh->opinfo, 0, n);
+		atomic_store(&sh->opseq, 0);
+	}
+	for (int s = 0; s < NPORTS; s++) {
+		atomic_store(&sh->cancels[s], 0);
+		atomic_store(&sh->op_tagmis[s], 0);
+		atomic_store(&sh->op_unstable[s], 0);
+	}
+	atomic_store(&sh->kills_at_start, atomic_load(&sh->kills));
+}
+
+static bool op_plausible_errno(int64_t r)
+{
+	return r < 0 && r >= -133;
+}
+
+/* An op packet dequeued from @t. */
+static void check_op_packet(const struct tgt *t, bool stable,
+			    const struct iocp_completion *p, uint32_t i, uint32_t n)
+{
+	uint64_t ud = p->user_data;
+	unsigned int slot = (ud >> 48) & 0xff, gen = (ud >> 32) & 0xffff;
+	uint32_t seq = (uint32_t)ud, arg;
+	int64_t res = (int64_t)p->result;
+	unsigned char st, info, opc;
+	char b[96];
+
+	atomic_fetch_add(&sh->op_pkts, 1);
+	tdesc(t, b, sizeof(b));
+	if ((ud >> 56) != OP_MAGIC || seq >= OPS_MAX || seq >= atomic_load(&sh->opseq) ||
+	    sh->opud[seq] != ud || p->events) {
+		fail("DEQUEUE on %s: op packet %u/%u never submitted or corrupt: key %#llx user_data %#llx result %lld events %#x",
+		     b, i, n, (unsigned long long)p->key, (unsigned long long)ud,
+		     (long long)res, p->events);
+		return;
+	}
+	opc = sh->opcode[seq];
+	arg = sh->oparg[seq];
+	/* An accepted socket is ours now, whatever else is wrong. */
+	if (opc == IOCP_OP_ACCEPT && res >= 0) {
+		atomic_fetch_add(&sh->op_accepted, 1);
+		if (close((int)res))
+			fail("DEQUEUE on %s: ACCEPT op %u: result %lld is no descriptor: %s",
+			     b, seq, (long long)res, errname(errno));
+	}
+	if (!is_port(t) || t->slot != (int)slot) {
+		fail("DEQUEUE on %s: packet of an op submitted to slot %u (user_data %#llx)",
+		     b, slot, (unsigned long long)ud);
+		return;
+	}
+	if (stable && gen != (t->gen & 0xffff))
+		atomic_fetch_add(&sh->op_tagmis[slot], 1);
+	if (p->key && !key_known(p->key, slot))
+		fail("DEQUEUE on %s: op %u packet with key %#llx, never associated with this port",
+		     b, seq, (unsigned long long)p->key);
+	st = atomic_load(&sh->opst[seq]);
+	for (;;) {
+		if (st != OS_SUBMIT && st != OS_EXPECT && st != OS_UNKNOWN) {
+			fail("DEQUEUE on %s: packet of op %u (opcode %u, user_data %#llx, result %lld) %s",
+			     b, seq, opc, (unsigned long long)ud, (long long)res,
+			     st == OS_GOT ? "delivered twice" :
+			     st == OS_NONE ? "whose SUBMIT said FAILED or DONE (or did not process it)" :
+			     "never submitted");
+			return;
+		}
+		if (atomic_compare_exchange_weak(&sh->opst[seq], &st, OS_GOT))
+			break;
+	}
+	info = atomic_load(&sh->opinfo[seq]);
+	if (res < 0) {
+		if (!op_plausible_errno(res))
+			fail("DEQUEUE on %s: op %u (opcode %u): result %lld", b, seq, opc,
+			     (long long)res);
+		if (res == -ECANCELED) {
+			atomic_fetch_add(&sh->op_canceled, 1);
+			if (!(info & (OI_CANCEL | OI_CHILD)) &&
+			    atomic_load(&sh->cancels[slot]) == sh->opcx[seq])
+				fail("DEQUEUE on %s: op %u (opcode %u) completed with ECANCELED, but no CANCEL could have matched it",
+				     b, seq, opc);
+		}
+		return;
+	}
+	switch (opc) {
+	case IOCP_OP_NOP:
+	case IOCP_OP_CONNECT:
+		if (res)
+			fail("DEQUEUE on %s: op %u (opcode %u): result %lld, expected 0", b, seq,
+			     opc, (long long)res);
+		break;
+	case IOCP_OP_POLL:
+		if (!res || (res & ~(int64_t)(arg | IOCP_POLLERR | IOCP_POLLHUP)))
+			fail("DEQUEUE on %s: POLL op %u for %#x: result %#llx", b, seq, arg,
+			     (unsigned long long)res);
+		break;
+	case IOCP_OP_ACCEPT:
+		break;
+	default:
+		if (res > (int64_t)arg)
+			fail("DEQUEUE on %s: op %u (opcode %u): %lld bytes of %u", b, seq, opc,
+			     (long long)res, arg);
+	}
+}
+
+/* What a random op is expected to give: exact errno, or anything plausible. */
+struct opgen {
+	int64_t want;		/* 0: any; else the FAILED result */
+	uint32_t arg;
+	int closefd;		/* a socket made for a CONNECT, closed after */
+	bool skip;		/* DONE possible */
+	int port_slot;		/* the fd was this chaos port's, else -1 */
+	unsigned int port_gen;	/* its slot's generation when picked */
+};
+
+/* The pool entry op_pick_fd() chose last, per thread. */
+static __thread const struct pfile *g_picked;
+
+/* A pool file, the listener, or a bad descriptor. */
+static int op_pick_fd(struct tctx *c, bool *bad)
+{
+	unsigned int r = rn(c, 100);
+	const struct pfile *pf;
+
+	*bad = false;
+	g_picked = NULL;
+	if (r < 5 && g_listen >= 0)
+		return g_listen;
+	if (r < 10 || !npool) {
+		*bad = true;
+		return chance(c, 50) ? CLOSED_FD : -1;
+	}
+	pf = &pool[rn(c, npool)];
+	*bad = pf->kind == PF_BADF;
+	g_picked = pf;
+	return pf->fd;
+}
+
+static const struct pfile *pool_pick_kind(struct tctx *c, int kind)
+{
+	int n = 0, k;
+
+	for (int i = 0; i < npool; i++)
+		n += pool[i].kind == kind;
+	if (!n)
+		return NULL;
+	k = rn(c, n);
+	for (int i = 0; i < npool; i++) {
+		if (pool[i].kind == kind && !k--)
+			return &pool[i];
+	}
+	return NULL;
+}
+
+/* A buffer for @len bytes: in g_opbuf, straddling its end, or bad. */
+static uint64_t op_buf(struct tctx *c, uint32_t *len, bool *efault)
+{
+	unsigned int r = rn(c, 100);
+
+	*efault = false;
+	*len = chance(c, 10) ? 0 : chance(c, 80) ? 1 + rn(c, 512) : 1 + rn(c, 16384);
+	if (r < 5) {
+		*efault = *len != 0;
+		return (uintptr_t)bad_ptr(c);
+	}
+	if (r < 10 && *len > 1) {
+		/* straddles into the PROT_NONE page: a short transfer or EFAULT */
+		return (uintptr_t)(g_opbuf + OPBUF_SIZE - rn(c, *len - 1) - 1);
+	}
+	return (uintptr_t)(g_opbuf + rn(c, OPBUF_SIZE - *len + 1));
+}
+
+static void gen_op(struct tctx *c, struct iocp_op *op, struct opgen *g)
+{
+	unsigned int r = rn(c, 100), vr;
+	const struct pfile *pf;
+	bool bad = false, efault;
+
+	memset(g, 0, sizeof(*g));
+	g->closefd = -1;
+	g->port_slot = -1;
+	g_picked = NULL;
+	op->addr = op->addr2 = op->offset = 0;
+	op->len = op->fd = op->flags = op->op_flags = 0;
+	op->user_data = rnd64(c);
+	op->result = 0xdeadbeefcafef00dull;
+	op->status = 0x5a5a5a5a;
+	if (chance(c, 15))
+		op->flags = IOCP_OPF_SKIP_ON_SUCCESS;
+	if (r < 12) {
+		op->opcode = IOCP_OP_NOP;
+		g->want = 0;
+		if (chance(c, 6)) {
+			switch (rn(c, 5)) {
+			case 0: op->fd = pool[0].fd + 1; break;
+			case 1: op->addr = (uintptr_t)g_opbuf; break;
+			case 2: op->len = 1; break;
+			case 3: op->offset = IOCP_OFFSET_CURRENT; break;
+			default: op->op_flags = IOCP_POLLIN;
+			}
+			g->want = -EINVAL;
+		}
+	} else if (r < 24) {
+		op->opcode = IOCP_OP_POLL;
+		op->fd = op_pick_fd(c, &bad);
+		op->op_flags = (IOCP_POLLIN | IOCP_POLLPRI | IOCP_POLLOUT | IOCP_POLLRDHUP) &
+			       (uint32_t)rnd64(c);
+		if (!op->op_flags)
+			op->op_flags = chance(c, 80) ? IOCP_POLLIN : 0;
+		if (chance(c, 4))
+			op->op_flags |= 1u << rn(c, 32);
+		if (chance(c, 3))
+			op->len = 1;
+		g->arg = op->op_flags;
+	} else if (r < 44) {
+		/* READ, WRITE, READV, WRITEV: every kind of file */
+		vr = rn(c, 4);
+		op->opcode = IOCP_OP_READ + vr;
+		op->fd = op_pick_fd(c, &bad);
+		if (!bad && chance(c, 30) && (pf = pool_pick_kind(c, PF_REG)))
+			op->fd = pf->fd;
+		if (vr < 2) {
+			op->addr = op_buf(c, &op->len, &efault);
+			g->arg = op->len;
+		} else {
+			unsigned int first = rn(c, NIOV), cnt = rn(c, NIOV + 1 - first);
+
+			if (chance(c, 5))
+				cnt = chance(c, 50) ? 1025 : 0xffffffffu;	/* EINVAL */
+			op->addr = chance(c, 4) ? (uintptr_t)bad_ptr(c) : (uintptr_t)&g_iov[first];
+			op->len = cnt;
+			g->arg = iov_total(first, cnt > NIOV + 1 ? 0 : cnt);
+		}
+		op->offset = chance(c, 75) ? IOCP_OFFSET_CURRENT : rn(c, 1u << 20);
+		if (chance(c, 3))
+			op->op_flags = MSG_PEEK;
+	} else if (r < 62) {
+		/* RECV, SEND, RECVMSG, SENDMSG: sockets, mostly */
+		static const uint32_t mflags[] = { 0, 0, 0, MSG_PEEK, MSG_DONTWAIT,
+						   MSG_WAITALL, MSG_OOB, 0x80000000u /* MSG_CMSG_COMPAT */ };
+
+		vr = rn(c, 4);
+		op->opcode = IOCP_OP_RECV + vr;
+		if (chance(c, 80) && (pf = pool_pick_kind(c, PF_SOCK)))
+			op->fd = pf->fd;
+		else
+			op->fd = op_pick_fd(c, &bad);
+		op->op_flags = mflags[rn(c, sizeof(mflags) / sizeof(mflags[0]))];
+		if (vr < 2) {
+			op->addr = op_buf(c, &op->len, &efault);
+			g->arg = op->len;
+			/* recv(2) of MSG_OOB on AF_UNIX counts its byte even into 0 bytes */
+			if ((op->op_flags & MSG_OOB) && !g->arg)
+				g->arg = 1;
+		} else {
+			unsigned int m = rn(c, 3);
+
+			op->addr = chance(c, 4) ? (uintptr_t)bad_ptr(c) : (uintptr_t)&g_msg[m];
+			g->arg = iov_total(m, 2);
+			if (chance(c, 3))
+				op->len = 1;
+		}
+		if (chance(c, 3))
+			op->offset = 1;
+	} else if (r < 74) {
+		op->opcode = IOCP_OP_ACCEPT;
+		op->fd = g_listen >= 0 && chance(c, 80) ? g_listen : op_pick_fd(c, &bad);
+		if (chance(c, 50)) {
+			unsigned int k = rn(c, 8);
+			socklen_t *len = (socklen_t *)(g_acc + 1024 + k * 8);
+
+			*len = chance(c, 80) ? sizeof(struct sockaddr_un) : rn(c, 8);
+			op->addr = (uintptr_t)(g_acc + k * 128);
+			op->addr2 = chance(c, 5) ? 0 : (uintptr_t)len;
+		}
+		op->op_flags = (uint32_t)rnd64(c) & (O_CLOEXEC | O_NONBLOCK);
+		if (chance(c, 3))
+			op->op_flags |= 1u << rn(c, 32);
+		if (chance(c, 40) && g_listen >= 0) {
+			/* a connection to take, now or later */
+			int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+			if (s >= 0) {
+				(void)!connect(s, (struct sockaddr *)&g_listen_addr, g_listen_len);
+				if (chance(c, 50))
+					(void)!send(s, "hello", 5, MSG_NOSIGNAL);
+				close(s);
+			}
+		}
+	} else if (r < 84) {
+		op->opcode = IOCP_OP_CONNECT;
+		op->addr = (uintptr_t)(chance(c, 85) ? &g_listen_addr : &g_nobody_addr);
+		op->len = g_listen_len;
+		if (chance(c, 10) && (pf = pool_pick_kind(c, PF_SOCK))) {
+			op->fd = pf->fd;	/* connected already */
+		} else if (chance(c, 5)) {
+			op->fd = op_pick_fd(c, &bad);
+		} else {
+			g->closefd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			op->fd = g->closefd >= 0 ? g->closefd : CLOSED_FD;
+			bad = g->closefd < 0;
+		}
+		switch (rn(c, 20)) {
+		case 0: op->len = rn(c, 2); break;
+		case 1: op->len = 1000; break;
+		case 2: op->addr = (uintptr_t)bad_ptr(c); break;
+		case 3: op->op_flags = 1; break;
+		}
+	} else if (r < 92) {
+		/* a valid opcode on a bad descriptor */
+		op->opcode = 1 + rn(c, IOCP_OP_POLL);
+		op->fd = chance(c, 50) ? CLOSED_FD : (uint32_t)-1;
+		op->addr = (uintptr_t)g_opbuf;
+		op->len = 16;
+		bad = true;
+	} else {
+		/* junk */
+		op->opcode = rn(c, 16);
+		op->fd = op_pick_fd(c, &bad);
+		if (chance(c, 50))
+			op->addr = (uintptr_t)(g_opbuf + rn(c, OPBUF_SIZE / 2));
+		if (chance(c, 30))
+			op->len = rn(c, 4096);
+		if (chance(c, 30))
+			op->addr2 = rnd64(c);
+		if (chance(c, 30))
+			op->offset = rnd64(c);
+		if (chance(c, 30))
+			op->op_flags = (uint32_t)rnd64(c);
+		if (chance(c, 20))
+			op->flags = (uint32_t)rnd64(c);
+		g->arg = op->len;
+		if (op->opcode == IOCP_OP_NOP && (op->addr || op->addr2 || op->offset ||
+						  op->len || op->fd || op->op_flags))
+			g->want = -EINVAL;
+		/* a buffer of junk is never touched: a failure is expected,
+		 * but which one depends on too much (READ on a pipe...) */
+		if (op->opcode == IOCP_OP_READ || op->opcode == IOCP_OP_READV ||
+		    op->opcode == IOCP_OP_RECV || op->opcode == IOCP_OP_RECVMSG ||
+		    op->opcode == IOCP_OP_ACCEPT)
+			op->opcode = IOCP_OP_POLL + 1 + rn(c, 4);	/* never write memory at random */
+	}
+	if (chance(c, 2))
+		op->flags |= 1u << (1 + rn(c, 31));
+	/* Deterministic outcomes, in the module's order of checks. */
+	if (op->opcode > IOCP_OP_POLL || (op->flags & ~IOCP_OPF_SKIP_ON_SUCCESS))
+		g->want = -EINVAL;
+	else if (op->opcode != IOCP_OP_NOP && bad)
+		g->want = -EBADF;
+	else if (op->opcode != IOCP_OP_NOP)
+		g->want = 0;
+	/* An op never takes a port's file: ELOOP, if the slot still holds it. */
+	if (op->opcode != IOCP_OP_NOP && !g->want && g_picked &&
+	    g_picked->kind == PF_PORT && (int)op->fd == g_picked->fd) {
+		g->port_slot = g_picked->slot;
+		g->port_gen = atomic_load(&sh->slots[g_picked->slot].gen);
+		g->want = -ELOOP;
+	}
+	g->skip = op->flags & IOCP_OPF_SKIP_ON_SUCCESS;
+}
+
+static const char *status_name(uint32_t st)
+{
+	switch (st) {
+	case IOCP_OP_PENDING: return "PENDING";
+	case IOCP_OP_QUEUED: return "QUEUED";
+	case IOCP_OP_DONE: return "DONE";
+	case IOCP_OP_FAILED: return "FAILED";
+	}
+	return "?";
+}
+
+/* Mark op @seq as having no packet to come; a packet already seen fails. */
+static void op_settle(uint32_t seq, unsigned char to, const char *why)
+{
+	unsigned char st = OS_SUBMIT;
+
+	if (atomic_compare_exchange_strong(&sh->opst[seq], &st, to))
+		return;
+	if (st == OS_GOT && to != OS_EXPECT && to != OS_UNKNOWN)
+		fail("op %u (user_data %#llx): a packet was dequeued, but %s", seq,
+		     (unsigned long long)sh->opud[seq], why);
+}
+
+enum { OM_VALID, OM_STRADDLE, OM_BAD, OM_RO };
+
+static void do_submit(struct tctx *c, struct tgt *t)
+{
+	struct iocp_op ops[OP_BATCH], *uops;
+	struct opgen g[OP_BATCH];
+	struct iocp_submit_args v, *a;
+	uint32_t count, nmade, seq0 = 0, nfit = 0, processed = 0;
+	size_t ocopy = 0;
+	int am, om, e, want;
+	bool port = is_port(t), stable;
+	unsigned char info = c->is_child ? OI_CHILD : 0;
+	char b[96], pb[48];
+	unsigned char *opage = c->args_end - page;
+
+	if (port && t->slot == ACCT)
+		slot_tgt(t, 1 + rn(c, NPORTS - 1));	/* exact counts there */
+	if (atomic_load(&sh->opseq) >= OPS_MAX - OP_BATCH)
+		return;
+	/* Counts */
+	{
+		unsigned int r = rn(c, 100);
+
+		if (r < 3)
+			count = 0;
+		else if (r < 5)
+			count = pick_huge(c);
+		else if (r < 60)
+			count = 1;
+		else if (r < 90)
+			count = 2 + rn(c, 7);
+		else
+			count = 9 + rn(c, OP_BATCH - 8);
+	}
+	nmade = count < OP_BATCH ? count : (count <= IOCP_MAX_BATCH ? OP_BATCH : 0);
+	for (uint32_t i = 0; i < nmade; i++)
+		gen_op(c, &ops[i], &g[i]);
+
+	/* Placement of the ops: in the args page, PROT_NONE after it. */
+	{
+		unsigned int r = rn(c, 100);
+
+		om = r < 5 ? OM_BAD : r < 12 ? OM_STRADDLE : r < 16 && nmade ? OM_RO : OM_VALID;
+	}
+	if (om == OM_BAD) {
+		uops = bad_ptr(c);
+		nfit = 0;
+	} else {
+		uint32_t k = nmade;
+		size_t extra = 0;
+
+		if (om == OM_STRADDLE && nmade) {
+			k = rn(c, nmade);
+			extra = 1 + rn(c, sizeof(struct iocp_op) - 1);
+		}
+		uops = (struct iocp_op *)(c->args_end - k * sizeof(struct iocp_op) - extra);
+		ocopy = k * sizeof(struct iocp_op) + extra;
+		nfit = k;
+		if (count > nmade && om == OM_VALID)
+			nfit = nmade;	/* count beyond the page: EFAULT there */
+	}
+	am = pick_am(c, false);
+	if (am == AM_STRADDLE) {
+		a = (struct iocp_submit_args *)(c->ent_end - 1 - rn(c, sizeof(*a) - 1));
+	} else if (am == AM_BAD) {
+		a = bad_ptr(c);
+	} else {
+		a = &v;
+	}
+	memset(&v, 0, sizeof(v));
+	v.ops = (uintptr_t)uops;
+	v.count = count;
+	if (chance(c, 3))
+		v.flags = 1u << rn(c, 32);
+	if (am == AM_STRADDLE)
+		memcpy(a, &v, (size_t)(c->ent_end - (unsigned char *)a));
+
+	if (am == AM_BAD || am == AM_STRADDLE) {
+		want = EFAULT;
+	} else if (v.flags || !count || count > IOCP_MAX_BATCH) {
+		want = EINVAL;
+	} else if (om == OM_RO) {
+		want = EFAULT;
+		processed = 1;
+	} else if (nfit < count) {
+		want = EFAULT;
+		processed = nfit;
+	} else {
+		want = 0;
+		processed = count;
+	}
+	if (!port)
+		processed = 0;
+
+	tgt_begin(c, t);
+	/* Register the ops before the call: their packets may come first. */
+	if (port && nmade) {
+		unsigned int gen = t->gen & 0xffff;
+
+		atomic_store(&sh->assoc_used[t->slot], 1);
+		seq0 = atomic_fetch_add(&sh->opseq, nmade);
+		if (seq0 + nmade > OPS_MAX) {
+			if (om != OM_BAD)
+				return;
+			nmade = 0;
+		}
+		for (uint32_t i = 0; i < nmade; i++) {
+			uint32_t seq = seq0 + i;
+
+			ops[i].user_data = op_ud(t->slot, gen, seq);
+			sh->opud[seq] = ops[i].user_data;
+			sh->opcode[seq] = ops[i].opcode;
+			sh->oparg[seq] = g[i].arg;
+			sh->opcx[seq] = atomic_load(&sh->cancels[t->slot]);
+			atomic_store(&sh->opinfo[seq], info);
+			atomic_store(&sh->opst[seq], OS_SUBMIT);
+		}
+	}
+	if (ocopy)
+		memcpy(uops, ops, ocopy);
+	if (om == OM_RO && mprotect(opage, page, PROT_READ))
+		fail("mprotect: %s", errname(errno));
+	e = xioctl(t->fd, IOCP_IOC_SUBMIT, a, K_SUBMIT);
+	if (om == OM_RO && mprotect(opage, page, PROT_READ | PROT_WRITE))
+		fail("mprotect: %s", errname(errno));
+	for (uint32_t i = 0; i < nmade; i++) {
+		if (g[i].closefd >= 0)
+			close(g[i].closefd);
+	}
+	atomic_fetch_add(&sh->op_sub, processed);
+	if (check_not_port(t, K_SUBMIT, e, "")) {
+		return;
+	}
+	stable = tgt_stable(c, t);
+	if (!stable) {
+		for (uint32_t i = 0; i < nmade; i++)
+			atomic_fetch_or(&sh->opinfo[seq0 + i], OI_UNSTABLE);
+		atomic_fetch_add(&sh->op_unstable[t->slot], nmade);
+	}
+	if (e != want) {
+		eset_t ok = { { 0 } };
+
+		es_add(&ok, want);
+		bad_result(K_SUBMIT, t, e, &ok, "args %s%s ops %s (%s) count %u flags %#x",
+			   ptrdesc(a, pb, sizeof(pb)), am == AM_STRADDLE ? " (straddling)" : "",
+			   ptrdesc(uops, b, sizeof(b)),
+			   om == OM_RO ? "read-only" : om == OM_STRADDLE ? "straddling" : "",
+			   count, v.flags);
+		/* Which ops were processed is unknown now. */
+		for (uint32_t i = 0; i < nmade; i++)
+			op_settle(seq0 + i, OS_UNKNOWN, "");
+		return;
+	}
+	for (uint32_t i = 0; i < nmade; i++) {
+		uint32_t seq = seq0 + i;
+		const struct iocp_op *o = &uops[i];
+		const struct iocp_op *in = &ops[i];
+		int64_t res;
+
+		if (i >= processed || om == OM_RO) {
+			if (om == OM_RO && i == 0) {
+				/* processed, but its status could not be written */
+				op_settle(seq, OS_UNKNOWN, "");
+				if (o->status != in->status || o->result != in->result)
+					fail("SUBMIT on %s: read-only op array was written", tdesc(t, b, sizeof(b)));
+				continue;
+			}
+			op_settle(seq, OS_NONE, "SUBMIT did not process it");
+			if (i < nfit && (o->status != in->status || o->result != in->result))
+				fail("SUBMIT on %s: op %u/%u not processed (EFAULT at op %u), but its status %#x result %#llx were written",
+				     tdesc(t, b, sizeof(b)), i, count, nfit, o->status,
+				     (unsigned long long)o->result);
+			continue;
+		}
+		res = (int64_t)o->result;
+		if (o->user_data != in->user_data || o->addr != in->addr ||
+		    o->addr2 != in->addr2 || o->offset != in->offset || o->len != in->len ||
+		    o->opcode != in->opcode || o->fd != in->fd || o->flags != in->flags ||
+		    o->op_flags != in->op_flags)
+			fail("SUBMIT on %s: op %u/%u: input fields changed", tdesc(t, b, sizeof(b)),
+			     i, count);
+		/* The port's slot was replaced meanwhile: the fd may be another file. */
+		if (g[i].port_slot >= 0 &&
+		    atomic_load(&sh->slots[g[i].port_slot].gen) != g[i].port_gen)
+			g[i].want = 0;
+		switch (o->status) {
+		case IOCP_OP_PENDING:
+			atomic_fetch_add(&sh->op_pend, 1);
+			if (res)
+				goto bad;
+			op_settle(seq, OS_EXPECT, "");
+			break;
+		case IOCP_OP_QUEUED:
+			atomic_fetch_add(&sh->op_queued, 1);
+			if (res < 0 || (o->opcode == IOCP_OP_ACCEPT && res))
+				goto bad;
+			op_settle(seq, OS_EXPECT, "");
+			break;
+		case IOCP_OP_DONE:
+			atomic_fetch_add(&sh->op_done, 1);
+			if (o->opcode == IOCP_OP_ACCEPT && res >= 0) {
+				atomic_fetch_add(&sh->op_accepted, 1);
+				if (close((int)res))
+					fail("SUBMIT on %s: ACCEPT op DONE with %lld, no descriptor",
+					     tdesc(t, b, sizeof(b)), (long long)res);
+			}
+			op_settle(seq, OS_NONE, "its SUBMIT said DONE");
+			if (res < 0 || (!g[i].skip && !atomic_load(&sh->assoc_used[t->slot])))
+				goto bad;
+			break;
+		case IOCP_OP_FAILED:
+			atomic_fetch_add(&sh->op_failed, 1);
+			op_settle(seq, OS_NONE, "its SUBMIT said FAILED");
+			if (!op_plausible_errno(res))
+				goto bad;
+			/* ENOMEM: the op is allocated first, and faults are injected */
+			if (g[i].want && res != g[i].want && res != -ENOMEM)
+				goto bad;
+			break;
+		default:
+			op_settle(seq, OS_UNKNOWN, "");
+			goto bad;
+		}
+		if (g[i].want && o->status != IOCP_OP_FAILED)
+			goto bad;
+		if (o->status != IOCP_OP_FAILED && o->status != IOCP_OP_PENDING) {
+			/* results of ops done at submit */
+			if (o->opcode == IOCP_OP_NOP && res)
+				goto bad;
+			if (o->opcode == IOCP_OP_POLL &&
+			    (!res || (res & ~(int64_t)(g[i].arg | IOCP_POLLERR | IOCP_POLLHUP))))
+				goto bad;
+			if (o->opcode != IOCP_OP_POLL && o->opcode != IOCP_OP_ACCEPT &&
+			    o->opcode != IOCP_OP_NOP && o->opcode != IOCP_OP_CONNECT &&
+			    res > (int64_t)g[i].arg)
+				goto bad;
+		}
+		continue;
+bad:
+		fail("SUBMIT on %s: op %u/%u (opcode %u fd %d addr %#llx addr2 %#llx offset %#llx len %u flags %#x op_flags %#x): status %s (%u) result %lld%s%s",
+		     tdesc(t, b, sizeof(b)), i, count, in->opcode, (int)in->fd,
+		     (unsigned long long)in->addr, (unsigned long long)in->addr2,
+		     (unsigned long long)in->offset, in->len, in->flags, in->op_flags,
+		     status_name(o->status), o->status, (long long)res,
+		     g[i].want ? ", expected FAILED " : "",
+		     g[i].want ? errname((int)-g[i].want) : "");
+	}
+}
+
+/* The user_data of a recent op of this thread (or a random one). */
+static uint64_t op_recent_ud(struct tctx *c)
+{
+	uint32_t n = atomic_load(&sh->opseq);
+
+	if (!n || chance(c, 10))
+		return chance(c, 50) ? rnd64(c) : 0;
+	n = n > OPS_MAX ? OPS_MAX : n;
+	return sh->opud[n - 1 - rn(c, n < 64 ? n : 64)];
+}
+
+static void do_cancel(struct tctx *c, struct tgt *t)
+{
+	struct iocp_cancel_args v, *a;
+	int am, e, fd;
+	bool port = is_port(t), badfd = false, invalid, has_ud;
+	eset_t ok = { { 0 } };
+	char b[96], pb[48];
+
+	am = pick_am(c, true);
+	memset(&v, 0, sizeof(v));
+	if (am == AM_RO) {
+		a = &g_ro->cancel[rn(c, 2)];
+		v = *a;
+	} else {
+		unsigned int r = rn(c, 100);
+
+		a = place_args(c, am, sizeof(*a));
+		if (r < 30)
+			v.flags = IOCP_CANCEL_USER_DATA;
+		else if (r < 50)
+			v.flags = IOCP_CANCEL_FD;
+		else if (r < 60)
+			v.flags = IOCP_CANCEL_USER_DATA | IOCP_CANCEL_FD;
+		else if (r < 85)
+			v.flags = IOCP_CANCEL_ALL;
+		else if (r < 90)
+			v.flags = 0;
+		else if (r < 95)
+			v.flags = IOCP_CANCEL_ALL | (1 + rn(c, 3));
+		else
+			v.flags = 1u << rn(c, 32);
+		v.user_data = op_recent_ud(c);
+		fd = op_pick_fd(c, &badfd);
+		v.fd = (uint32_t)fd;
+		if (chance(c, 3))
+			v.reserved = 1u << rn(c, 32);
+		v.count = 0xdeadbeef;
+		put_args(a, am, &v, sizeof(v), c);
+	}
+	invalid = v.reserved || !v.flags ||
+		  (v.flags & ~(uint32_t)(IOCP_CANCEL_USER_DATA | IOCP_CANCEL_FD | IOCP_CANCEL_ALL)) ||
+		  ((v.flags & IOCP_CANCEL_ALL) && v.flags != IOCP_CANCEL_ALL);
+	if ((v.flags & IOCP_CANCEL_FD) && !invalid && am != AM_RO) {
+		struct stat sb;
+
+		badfd = fstat((int)v.fd, &sb) != 0;
+		if (!badfd && (fcntl((int)v.fd, F_GETFL) & O_PATH))
+			badfd = true;
+	}
+	has_ud = v.flags & IOCP_CANCEL_USER_DATA;
+	/* Note what this CANCEL may cancel, before it does. */
+	if (port && !invalid && am != AM_BAD && am != AM_STRADDLE) {
+		uint64_t ud = v.user_data;
+
+		if (has_ud) {
+			uint32_t seq = (uint32_t)ud;
+
+			if ((ud >> 56) == OP_MAGIC && seq < OPS_MAX && sh->opud[seq] == ud)
+				atomic_fetch_or(&sh->opinfo[seq], OI_CANCEL);
+		} else {
+			atomic_fetch_add(&sh->cancels[t->slot], 1);
+		}
+	}
+	tgt_begin(c, t);
+	e = xioctl(t->fd, IOCP_IOC_CANCEL, a, K_CANCEL);
+	atomic_fetch_add(&sh->cancel_calls, 1);
+	if (check_not_port(t, K_CANCEL, e, ""))
+		return;
+	if (am == AM_BAD || am == AM_STRADDLE)
+		es_add(&ok, EFAULT);
+	else if (invalid)
+		es_add(&ok, EINVAL);
+	else if ((v.flags & IOCP_CANCEL_FD) && badfd)
+		es_add(&ok, EBADF);
+	else if (t->slot == ACCT)
+		es_add(&ok, ENOENT);
+	else {
+		es_add(&ok, ENOENT);
+		es_add(&ok, am == AM_RO ? EFAULT : 0);
+	}
+	if (!es_has(&ok, e))
+		bad_result(K_CANCEL, t, e, &ok, "args %s user_data %#llx fd %d flags %#x reserved %#x",
+			   ptrdesc(a, pb, sizeof(pb)), (unsigned long long)v.user_data,
+			   (int)v.fd, v.flags, v.reserved);
+	if (am != AM_VALID)
+		return;
+	if (e && a->count != 0xdeadbeef)
+		fail("CANCEL on %s failed with %s but wrote count %u", tdesc(t, b, sizeof(b)),
+		     errname(e), a->count);
+	if (!e) {
+		atomic_fetch_add(&sh->cancel_found, a->count);
+		if (!a->count || (has_ud && a->count > 1))
+			fail("CANCEL on %s (flags %#x user_data %#llx): count %u",
+			     tdesc(t, b, sizeof(b)), v.flags, (unsigned long long)v.user_data,
+			     a->count);
+	}
+	if (a->user_data != v.user_data || a->fd != v.fd || a->flags != v.flags ||
+	    a->reserved != v.reserved)
+		fail("CANCEL on %s changed its input fields", tdesc(t, b, sizeof(b)));
+}
+
+/*
+ * End of a round, threads joined and children reaped: CANCEL ALL on the
+ * slot's port and drain it until no op is in flight; then every op that
+ * SUBMIT said PENDING or QUEUED on this port must have had exactly one
+ * packet, unless the port was shut down (its packets are discarded) or a
+ * SIGKILLed child may have taken some without recording them.
+ */
+static bool get_stats(int fd, struct iocp_stats *st, const char *what);
+static void print_fdinfo(int fd);
+
+static void ops_round_end(int s)
+{
+	struct iocp_cancel_args ca = { .flags = IOCP_CANCEL_ALL };
+	struct iocp_stats st;
+	struct tgt t;
+	uint64_t end = now_ns() + 20 * NSEC;
+	uint32_t nseq, missing = 0, checked = 0;
+	bool shut, killed;
+	int e;
+
+	if (atomic_load(&sh->op_tagmis[s]) > atomic_load(&sh->op_unstable[s]))
+		fail("chaos port %d: %llu op packets of another generation of the port, %llu ops submitted while it was being replaced",
+		     s, (unsigned long long)atomic_load(&sh->op_tagmis[s]),
+		     (unsigned long long)atomic_load(&sh->op_unstable[s]));
+	slot_tgt(&t, s);
+	t.gen = atomic_load(&sh->slots[s].gen);
+	t.gen_ok = true;
+	atomic_fetch_add(&sh->cancels[s], 1);
+	e = xioctl(t.fd, IOCP_IOC_CANCEL, &ca, K_CANCEL);
+	if (e && e != ENOENT)
+		fail("round end: CANCEL ALL on chaos port %d: %s", s, errname(e));
+	for (;;) {
+		struct iocp_dequeue_args dq = { 0 };
+		struct iocp_completion *ent;
+
+		if (!get_stats(t.fd, &st, "round end (ops)"))
+			return;
+		shut = st.flags & IOCP_STATS_SHUTDOWN;
+		if (!st.ops || shut)
+			break;
+		if (now_ns() > end) {
+			fail("round end: chaos port %d: %u ops still in flight 20 s after CANCEL ALL",
+			     s, st.ops);
+			print_fdinfo(t.fd);
+			return;
+		}
+		dq.max = IOCP_MAX_BATCH;
+		dq.timeout_ns = 10 * MSEC;
+		ent = (struct iocp_completion *)(mainc->ent_end - (size_t)dq.max * ENT_SIZE);
+		dq.entries = (uintptr_t)ent;
+		e = xioctl(t.fd, IOCP_IOC_DEQUEUE, &dq, K_DEQUEUE);
+		if (!e)
+			take_packets(mainc, &t, true, ent, dq.count);
+		else if (e != ETIMEDOUT && e != ESHUTDOWN)
+			fail("round end: DEQUEUE on chaos port %d: %s", s, errname(e));
+	}
+	/* The main thread must not stay associated with the port. */
+	(void)xioctl(t.fd, IOCP_IOC_DISASSOCIATE, NULL, K_DISASSOCIATE);
+	if (shut)
+		return;
+	killed = atomic_load(&sh->kills) != atomic_load(&sh->kills_at_start);
+	nseq = atomic_load(&sh->opseq);
+	if (nseq > OPS_MAX)
+		nseq = OPS_MAX;
+	for (uint32_t seq = 0; seq < nseq; seq++) {
+		uint64_t ud = sh->opud[seq];
+
+		if (((ud >> 48) & 0xff) != (unsigned int)s ||
+		    ((ud >> 32) & 0xffff) != (t.gen & 0xffff) ||
+		    (atomic_load(&sh->opinfo[seq]) & OI_UNSTABLE))
+			continue;
+		checked++;
+		if (atomic_load(&sh->opst[seq]) != OS_EXPECT)
+			continue;
+		if (!killed && missing < 5)
+			fail("round end: chaos port %d: op %u (opcode %u, user_data %#llx) was PENDING or QUEUED, but no packet came",
+			     s, seq, sh->opcode[seq], (unsigned long long)ud);
+		missing++;
+	}
+	atomic_fetch_add(&sh->op_checked, checked);
+	if (killed)
+		atomic_fetch_add(&sh->op_missing_killed, missing);
+	else if (missing > 5)
+		fail("round end: chaos port %d: %u ops without a packet", s, missing);
+}
+
 static void do_failnth(struct tctx *c)
 {
 	struct tgt t;
@@ -3188,10 +4209,20 @@ static void do_failnth(struct tctx *c)
 
 	if (c->failfd < 0)
 		return;
-	switch (rn(c, 5)) {
+	switch (rn(c, 7)) {
 	case 0:
 		do_temp(c, true);
 		return;
+	case 5:
+		pick_tgt(c, &t, 0, 100);
+		failnth_arm(c, 1 + rn(c, 4));
+		do_submit(c, &t);
+		break;
+	case 6:
+		pick_tgt(c, &t, 0, 100);
+		failnth_arm(c, 1 + rn(c, 2));
+		do_cancel(c, &t);
+		break;
 	case 4:
 		pick_tgt(c, &t, 5, 95);
 		failnth_arm(c, 1 + rn(c, 3));
@@ -3254,7 +4285,15 @@ static void __attribute__((noreturn)) child_main(struct tctx *c, int iters, bool
 	alarm(60);
 	c->rng = mix64(c->rng ^ 0xc41d);
 	for (int i = 0; i < iters && !atomic_load(&sh->stop); i++) {
-		switch (rn(c, 14)) {
+		switch (rn(c, 16)) {
+		case 14:
+			pick_tgt(c, &t, 0, 95);
+			do_submit(c, &t);
+			break;
+		case 15:
+			pick_tgt(c, &t, 5, 90);
+			do_cancel(c, &t);
+			break;
 		case 12:
 			do_pollfree(c);
 			break;
@@ -3541,10 +4580,16 @@ static void one_assoc_op(struct tctx *c, unsigned int r)
 
 static void one_op(struct tctx *c)
 {
-	unsigned int r = rn(c, 1110);
+	unsigned int r = rn(c, 1160);
 	struct tgt t;
 
-	if (r >= 1000) {
+	if (r >= 1145) {
+		pick_tgt(c, &t, 10, 80);
+		do_cancel(c, &t);
+	} else if (r >= 1110) {
+		pick_tgt(c, &t, 0, 92);
+		do_submit(c, &t);
+	} else if (r >= 1000) {
 		one_assoc_op(c, r - 1000);
 	} else if (r < 250) {
 		pick_tgt(c, &t, 45, 43);
@@ -3851,11 +4896,15 @@ static void setup_memory(void)
 	g_ro->cfg.max_queued = 4096;
 	g_ro->cfg_bad.concurrency = 1;
 	g_ro->cfg_bad.max_queued = 4096;
-	g_ro->cfg_bad.reserved[3] = 7;
+	g_ro->cfg_bad.reserved[2] = 7;
+	g_ro->cancel[0].flags = IOCP_CANCEL_ALL;
+	g_ro->cancel[1].flags = IOCP_CANCEL_USER_DATA;
+	g_ro->cancel[1].user_data = 0x1234;
 	if (mprotect(p, rolen, PROT_READ)) {
 		perror("mprotect");
 		exit(1);
 	}
+	ops_setup_memory();
 }
 
 static int open_port(uint32_t conc, uint32_t mq, uint32_t flags)
@@ -4147,6 +5196,8 @@ static void finish_acct(void)
 
 static void check_chaos_round_end(void)
 {
+	for (int s = 1; s < NPORTS; s++)
+		ops_round_end(s);
 	for (int s = 1; s < NPORTS; s++) {
 		struct iocp_stats st;
 
@@ -4253,6 +5304,7 @@ static void run_round(int round, uint64_t len)
 		for (int s = 0; s < NPORTS; s++)
 			atomic_store(&sh->assoc_used[s], 0);
 		pool_setup();
+		ops_setup_round(round);
 	}
 	atomic_store(&sh->posted, 0);
 	atomic_store(&sh->dequeued, 0);
@@ -4502,6 +5554,19 @@ int main(int argc, char **argv)
 	     (unsigned long long)atomic_load(&sh->ready_hup),
 	     (unsigned long long)atomic_load(&sh->assoc_private),
 	     (unsigned long long)atomic_load(&sh->pollfree_hup));
+	outf("# ops: %llu processed by SUBMIT (%llu PENDING, %llu QUEUED, %llu DONE, %llu FAILED), %llu packets (%llu ECANCELED), %llu sockets accepted; %llu checked at round ends (%llu without a packet after a child was killed); CANCEL %llu calls, %llu ops found",
+	     (unsigned long long)atomic_load(&sh->op_sub),
+	     (unsigned long long)atomic_load(&sh->op_pend),
+	     (unsigned long long)atomic_load(&sh->op_queued),
+	     (unsigned long long)atomic_load(&sh->op_done),
+	     (unsigned long long)atomic_load(&sh->op_failed),
+	     (unsigned long long)atomic_load(&sh->op_pkts),
+	     (unsigned long long)atomic_load(&sh->op_canceled),
+	     (unsigned long long)atomic_load(&sh->op_accepted),
+	     (unsigned long long)atomic_load(&sh->op_checked),
+	     (unsigned long long)atomic_load(&sh->op_missing_killed),
+	     (unsigned long long)atomic_load(&sh->cancel_calls),
+	     (unsigned long long)atomic_load(&sh->cancel_found));
 	outf("# accounting ports: %llu packets posted, %llu drained at round ends, %llu discarded by shutdowns",
 	     (unsigned long long)g_acct_posted, (unsigned long long)g_drained,
 	     (unsigned long long)g_acct_discarded);

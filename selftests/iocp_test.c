@@ -458,6 +458,7 @@ TEST(get_config_defaults)
 	EXPECT_EQ((__u32)IOCP_DEFAULT_MAX_QUEUED, cfg.max_queued);
 	EXPECT_EQ(0U, cfg.flags);
 	EXPECT_EQ((__u32)IOCP_DEFAULT_MAX_ASSOC, cfg.max_assoc);
+	EXPECT_EQ((__u32)IOCP_DEFAULT_MAX_OPS, cfg.max_ops);
 	for (i = 0; i < (int)ARRAY_SIZE(cfg.reserved); i++)
 		EXPECT_EQ(0U, cfg.reserved[i]) TH_LOG("reserved[%d]", i);
 
@@ -480,8 +481,8 @@ TEST(get_config_defaults)
 	EXPECT_EQ(0U, s.flags & ~(IOCP_STATS_SHUTDOWN | IOCP_STATS_EXIT_TRACKING |
 				  IOCP_STATS_BLOCKING_AWARE))
 		TH_LOG("unknown stats flags 0x%x", s.flags);
-	for (i = 0; i < (int)ARRAY_SIZE(s.reserved); i++)
-		EXPECT_EQ(0U, s.reserved[i]) TH_LOG("stats reserved[%d]", i);
+	EXPECT_EQ(0U, s.ops);
+	EXPECT_EQ(0U, s.reserved);
 
 	EXPECT_EQ(0, close(fd));
 }
@@ -595,6 +596,10 @@ TEST(set_config_einval)
 	bad.max_queued = IOCP_MAX_QUEUED_LIMIT + 1;
 	EXPECT_EQ(-EINVAL, xioctl(fd, IOCP_IOC_SET_CONFIG, &bad));
 	bad.max_queued = 0xffffffffU;
+	EXPECT_EQ(-EINVAL, xioctl(fd, IOCP_IOC_SET_CONFIG, &bad));
+
+	bad = good;
+	bad.max_ops = IOCP_MAX_OPS_LIMIT + 1;
 	EXPECT_EQ(-EINVAL, xioctl(fd, IOCP_IOC_SET_CONFIG, &bad));
 
 	bad = good;

@@ -29,6 +29,10 @@
 #define IOCP_DEFAULT_MAX_QUEUED		65536
 #define IOCP_MAX_QUEUED_LIMIT		0x100000
 
+/* Bounds on iocp_config.max_ops. */
+#define IOCP_DEFAULT_MAX_OPS		65536
+#define IOCP_MAX_OPS_LIMIT		0x100000
+
 /* Bounds on iocp_config.max_assoc. */
 #define IOCP_DEFAULT_MAX_ASSOC		65536
 #define IOCP_MAX_ASSOC_LIMIT		0x100000
@@ -62,6 +66,8 @@ struct iocp_completion {
 #define IOCP_CF_POSTED			0x1
 /* A readiness packet of an associated file: @events says what fired. */
 #define IOCP_CF_READINESS		0x2
+/* The completion of an op submitted with IOCP_IOC_SUBMIT. */
+#define IOCP_CF_OP			0x4
 
 /*
  * Port configuration, read with IOCP_IOC_GET_CONFIG and written whole with
@@ -75,6 +81,9 @@ struct iocp_completion {
  * @max_assoc:   the most files associated at once, up to
  *               IOCP_MAX_ASSOC_LIMIT; 0 sets IOCP_DEFAULT_MAX_ASSOC. An
  *               association beyond it fails with ENOSPC.
+ * @max_ops:     the most ops in flight at once (submitted, packet not yet
+ *               dequeued), up to IOCP_MAX_OPS_LIMIT; 0 sets
+ *               IOCP_DEFAULT_MAX_OPS. An op beyond it fails with EAGAIN.
  * @reserved:    must be zero.
  */
 struct iocp_config {
@@ -82,7 +91,8 @@ struct iocp_config {
 	__u32 max_queued;
 	__u32 flags;
 	__u32 max_assoc;
-	__u32 reserved[4];
+	__u32 max_ops;
+	__u32 reserved[3];
 };
 
 /*
@@ -142,6 +152,8 @@ struct iocp_dequeue_args {
  * @blocked:      associated threads that blocked elsewhere while running and
  *                have not run again yet; they do not count in @running.
  * @associations: files associated with the port now.
+ * @ops:          ops in flight now: submitted, and their packet not yet
+ *                dequeued or discarded.
  * @reserved:     zero.
  */
 struct iocp_stats {
@@ -158,7 +170,8 @@ struct iocp_stats {
 	__u32 flags;
 	__u32 blocked;
 	__u32 associations;
-	__u32 reserved[2];
+	__u32 ops;
+	__u32 reserved;
 };
 
 /* The port has been shut down. */
@@ -189,7 +202,9 @@ struct iocp_stats {
  *
  * @key:      returned in every packet of the association; any value.
  * @fd:       the file, by a descriptor of the caller.
- * @events:   IOCP_POLL* bits, at least one; zero for IOCP_IOC_DISSOCIATE.
+ * @events:   IOCP_POLL* bits; zero asks for no readiness packets (the
+ *            association then only gives its key to the ops on the file,
+ *            and any file may have one); zero for IOCP_IOC_DISSOCIATE.
  * @flags:    IOCP_ASSOC_*; zero for IOCP_IOC_DISSOCIATE.
  * @reserved: must be zero.
  */
@@ -203,6 +218,116 @@ struct iocp_assoc_args {
 
 /* One packet, then nothing until IOCP_IOC_MODIFY re-arms the association. */
 #define IOCP_ASSOC_ONESHOT		0x1
+/*
+ * Ops on the file that complete at submit queue no packet: the submitter
+ * gets the result (Windows: FILE_SKIP_COMPLETION_PORT_ON_SUCCESS).
+ */
+#define IOCP_ASSOC_SKIP_ON_SUCCESS	0x2
+
+/* Opcodes of struct iocp_op. */
+#define IOCP_OP_NOP			0
+#define IOCP_OP_READ			1
+#define IOCP_OP_WRITE			2
+#define IOCP_OP_READV			3
+#define IOCP_OP_WRITEV			4
+#define IOCP_OP_RECV			5
+#define IOCP_OP_SEND			6
+#define IOCP_OP_RECVMSG			7
+#define IOCP_OP_SENDMSG			8
+#define IOCP_OP_ACCEPT			9
+#define IOCP_OP_CONNECT			10
+#define IOCP_OP_POLL			11
+
+/* iocp_op.offset: the file position, for files without positioned I/O. */
+#define IOCP_OFFSET_CURRENT		(~(__u64)0)
+
+/*
+ * One I/O operation for IOCP_IOC_SUBMIT, which the kernel performs in the
+ * submitter's address space and completes through the port.
+ *
+ * @user_data: returned in the op's packet (Windows: the OVERLAPPED).
+ * @addr:      READ, WRITE, RECV, SEND: the buffer. READV, WRITEV: an array
+ *             of @len struct iovec. RECVMSG, SENDMSG: a struct msghdr.
+ *             ACCEPT: a struct sockaddr for the peer's address, or 0.
+ *             CONNECT: the struct sockaddr to connect to. Else 0.
+ * @addr2:     ACCEPT: a socklen_t, in: the size of @addr, out: the
+ *             address's length; 0 if @addr is 0. Else 0.
+ * @offset:    READ, WRITE, READV, WRITEV: the file offset, or
+ *             IOCP_OFFSET_CURRENT. Else 0.
+ * @result:    out, when @status is not IOCP_OP_PENDING: the result.
+ * @len:       READ, WRITE, RECV, SEND: bytes. READV, WRITEV: iovecs.
+ *             CONNECT: the address length. Else 0.
+ * @opcode:    IOCP_OP_*.
+ * @fd:        the file (NOP: ignored, must be 0).
+ * @flags:     IOCP_OPF_*.
+ * @op_flags:  RECV, SEND, RECVMSG, SENDMSG: MSG_* flags. ACCEPT:
+ *             SOCK_CLOEXEC and SOCK_NONBLOCK for the new socket. POLL:
+ *             IOCP_POLL* events. Else 0.
+ * @status:    out: IOCP_OP_*.
+ */
+struct iocp_op {
+	__u64 user_data;
+	__u64 addr;
+	__u64 addr2;
+	__u64 offset;
+	__u64 result;
+	__u32 len;
+	__u32 opcode;
+	__u32 fd;
+	__u32 flags;
+	__u32 op_flags;
+	__u32 status;
+};
+
+/* No packet when the op completes at submit, as IOCP_ASSOC_SKIP_ON_SUCCESS. */
+#define IOCP_OPF_SKIP_ON_SUCCESS	0x1
+
+/* iocp_op.status after IOCP_IOC_SUBMIT. */
+/* Not done yet: its packet comes when it is. */
+#define IOCP_OP_PENDING			1
+/* Done at submit: @result holds the result, and a packet was queued. */
+#define IOCP_OP_QUEUED			2
+/* Done at submit: @result holds the result; no packet (skip on success). */
+#define IOCP_OP_DONE			3
+/* Failed at submit: @result holds the negative errno; no packet. */
+#define IOCP_OP_FAILED			4
+
+/*
+ * IOCP_IOC_SUBMIT: start @count ops, in order.
+ *
+ * @ops:    pointer to an array of @count struct iocp_op; each op's @status
+ *          and @result are written back.
+ * @count:  1 to IOCP_MAX_BATCH.
+ * @flags:  none are defined yet, must be zero.
+ */
+struct iocp_submit_args {
+	__u64 ops;
+	__u32 count;
+	__u32 flags;
+};
+
+/*
+ * IOCP_IOC_CANCEL: cancel ops that have not completed yet. Each completes
+ * through the port with result -ECANCELED.
+ *
+ * @user_data: with IOCP_CANCEL_USER_DATA, the ops' user_data.
+ * @fd:        with IOCP_CANCEL_FD, the ops' file.
+ * @flags:     IOCP_CANCEL_USER_DATA and/or IOCP_CANCEL_FD (an op must match
+ *             both), or IOCP_CANCEL_ALL alone.
+ * @count:     out: the number of ops cancelled.
+ * @reserved:  must be zero.
+ */
+struct iocp_cancel_args {
+	__u64 user_data;
+	__u32 fd;
+	__u32 flags;
+	__u32 count;
+	__u32 reserved;
+};
+
+#define IOCP_CANCEL_USER_DATA		0x1
+#define IOCP_CANCEL_FD			0x2
+#define IOCP_CANCEL_ALL			0x4
 
 #define IOCP_IOC_MAGIC			0xB9
 
@@ -216,5 +341,7 @@ struct iocp_assoc_args {
 #define IOCP_IOC_ASSOCIATE	_IOW(IOCP_IOC_MAGIC, 0x07, struct iocp_assoc_args)
 #define IOCP_IOC_MODIFY		_IOW(IOCP_IOC_MAGIC, 0x08, struct iocp_assoc_args)
 #define IOCP_IOC_DISSOCIATE	_IOW(IOCP_IOC_MAGIC, 0x09, struct iocp_assoc_args)
+#define IOCP_IOC_SUBMIT		_IOW(IOCP_IOC_MAGIC, 0x0a, struct iocp_submit_args)
+#define IOCP_IOC_CANCEL		_IOWR(IOCP_IOC_MAGIC, 0x0b, struct iocp_cancel_args)
 
 #endif /* _UAPI_LINUX_IOCP_H */
