@@ -47,14 +47,6 @@
 
 #include "iocp.h"
 
-/* The events an association can ask for, in both spellings. */
-#define IOCP_POLL_ALL	(IOCP_POLLIN | IOCP_POLLPRI | IOCP_POLLOUT | \
-			 IOCP_POLLERR | IOCP_POLLHUP | IOCP_POLLRDHUP)
-#define IOCP_EPOLL_ALL	(EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | \
-			 EPOLLHUP | EPOLLRDHUP)
-/* Always reported, as by epoll. */
-#define IOCP_EPOLL_ALWAYS	(EPOLLERR | EPOLLHUP)
-
 static_assert(IOCP_POLLIN == (__force u32)EPOLLIN);
 static_assert(IOCP_POLLPRI == (__force u32)EPOLLPRI);
 static_assert(IOCP_POLLOUT == (__force u32)EPOLLOUT);
@@ -140,16 +132,6 @@ static __poll_t iocp_events_to_poll(u32 events)
 static struct iocp_assoc *iocp_assoc_of(struct iocp_packet *pkt)
 {
 	return container_of(pkt, struct iocp_assoc, pkt);
-}
-
-/* Some files say "normal data" without saying "data". */
-static __poll_t iocp_poll_normalize(__poll_t mask)
-{
-	if (mask & EPOLLRDNORM)
-		mask |= EPOLLIN;
-	if (mask & EPOLLWRNORM)
-		mask |= EPOLLOUT;
-	return mask & IOCP_EPOLL_ALL;
 }
 
 static void iocp_assoc_free_rcu(struct rcu_head *rcu)
@@ -431,7 +413,7 @@ static int iocp_assoc_args_get(struct iocp_assoc_args *args,
 		return args->events || args->flags ? -EINVAL : 0;
 	if (args->flags & ~(IOCP_ASSOC_ONESHOT | IOCP_ASSOC_SKIP_ON_SUCCESS))
 		return -EINVAL;
-	if (args->events & ~IOCP_POLL_ALL)
+	if (args->events & ~IOCP_POLL_EVENTS)
 		return -EINVAL;
 	return 0;
 }

@@ -277,14 +277,9 @@ static ssize_t iocp_io_connect(struct iocp_req *req)
 
 static ssize_t iocp_io_poll(struct iocp_req *req)
 {
-	__poll_t want = (__force __poll_t)req->op.op_flags | EPOLLERR | EPOLLHUP;
-	__poll_t mask = vfs_poll(req->file, NULL);
+	__poll_t want = (__force __poll_t)req->op.op_flags | IOCP_EPOLL_ALWAYS;
+	__poll_t mask = iocp_poll_normalize(vfs_poll(req->file, NULL)) & want;
 
-	if (mask & EPOLLRDNORM)
-		mask |= EPOLLIN;
-	if (mask & EPOLLWRNORM)
-		mask |= EPOLLOUT;
-	mask &= want;
 	if (!mask)
 		return -EAGAIN;
 	return (__force u32)mask;
@@ -400,7 +395,7 @@ int iocp_io_prep(struct iocp_req *req)
 		return 0;
 	case IOCP_OP_POLL:
 		if (op->addr || op->addr2 || op->offset || op->len ||
-		    !op->op_flags || (op->op_flags & ~IOCP_OP_POLL_EVENTS))
+		    !op->op_flags || (op->op_flags & ~IOCP_POLL_EVENTS))
 			return -EINVAL;
 		return file_can_poll(file) ? 0 : -EPERM;
 	}

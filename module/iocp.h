@@ -46,6 +46,26 @@
 
 struct iocp_assoc;
 
+/*
+ * The poll events of associations and of IOCP_OP_POLL, in both spellings
+ * (uapi values equal the EPOLL* ones); ERR and HUP are always reported.
+ */
+#define IOCP_POLL_EVENTS	(IOCP_POLLIN | IOCP_POLLPRI | IOCP_POLLOUT | \
+				 IOCP_POLLERR | IOCP_POLLHUP | IOCP_POLLRDHUP)
+#define IOCP_EPOLL_ALL		(EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | \
+				 EPOLLHUP | EPOLLRDHUP)
+#define IOCP_EPOLL_ALWAYS	(EPOLLERR | EPOLLHUP)
+
+/* A poll mask in IOCP_EPOLL_ALL terms: "normal data" counts as data. */
+static inline __poll_t iocp_poll_normalize(__poll_t mask)
+{
+	if (mask & EPOLLRDNORM)
+		mask |= EPOLLIN;
+	if (mask & EPOLLWRNORM)
+		mask |= EPOLLOUT;
+	return mask & IOCP_EPOLL_ALL;
+}
+
 #define IOCP_CHAN_HASH_BITS	6
 
 /**

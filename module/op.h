@@ -10,10 +10,6 @@
 
 #include "iocp.h"
 
-/* The events an IOCP_OP_POLL may wait for. */
-#define IOCP_OP_POLL_EVENTS	(IOCP_POLLIN | IOCP_POLLPRI | IOCP_POLLOUT | \
-				 IOCP_POLLERR | IOCP_POLLHUP | IOCP_POLLRDHUP)
-
 /*
  * Where an op is, under its channel's lock (and, to enter or leave
  * IOCP_REQ_DONE, its port's lock too):

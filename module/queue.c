@@ -309,11 +309,12 @@ static long iocp_report_depth(struct iocp_port *port,
 /*
  * Before the copy, in this thread: fill in the events of the readiness
  * packets handed to @w (those that find nothing ready move to @spurious)
- * and the descriptors of accepted sockets.
+ * and the descriptors of accepted sockets. Returns how many moved.
  */
-static void iocp_resolve(struct iocp_waiter *w, struct list_head *spurious)
+static u32 iocp_resolve(struct iocp_waiter *w, struct list_head *spurious)
 {
 	struct iocp_packet *pkt, *tmp;
+	u32 n = 0;
 
 	list_for_each_entry_safe(pkt, tmp, &w->packets, node) {
 		if (pkt->kind == IOCP_PACKET_OP) {
@@ -322,8 +323,10 @@ static void iocp_resolve(struct iocp_waiter *w, struct list_head *spurious)
 			   !iocp_assoc_resolve(pkt)) {
 			list_move_tail(&pkt->node, spurious);
 			w->count--;
+			n++;
 		}
 	}
+	return n;
 }
 
 /*
@@ -402,12 +405,11 @@ static long iocp_deliver(struct iocp_port *port, struct iocp_waiter *w,
 	bool fault = false, again = false, giveback;
 	LIST_HEAD(spurious);
 	LIST_HEAD(ops);
-	u32 nspurious;
+	u32 nspurious = 0;
 	u32 n = 0;
 
 	if (owned)
-		iocp_resolve(w, &spurious);
-	nspurious = w->nready ? list_count_nodes(&spurious) : 0;
+		nspurious = iocp_resolve(w, &spurious);
 
 	/* Spurious packets left fewer than asked for: give the rest back. */
 	giveback = w->count < w->min;
