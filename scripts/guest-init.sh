@@ -6,9 +6,11 @@
 # this script and the tests print goes to ttyS1, so kernel messages never
 # break a KTAP line. iocp_mode= on the kernel command line selects:
 #   probe  print a marker and power off (does this accelerator work?)
-#   check  autoload the module, run every program in /tests, unload it
-#   demo   autoload the module, run /bin/iocp_demo, then the echo server
-#          and client (iocp_echo_conns=, iocp_echo_size=)
+#   check  autoload the module, run every program in /tests and the Win32
+#          echo server against the echo client, unload it
+#   demo   autoload the module, run /bin/iocp_demo, then the echo client
+#          against the echo server and against the Win32 echo server
+#          (iocp_echo_conns=, iocp_echo_size=)
 #   fuzz   autoload the module, run iocp_fuzz and trinity, unload it
 #   bench  autoload the module, run /bin/iocp_bench with the arguments of
 #          iocp_bench_args= (+ for spaces)
@@ -119,6 +121,24 @@ blk_setup() {
 }
 [ "$mode" = check ] && blk_setup
 
+# wait_server PID NAME: wait for the echo server PID, which exits by itself
+# once every connection closed; if the client failed, it is told to stop
+# (SIGTERM), and killed if stuck. Returns the server's exit status.
+wait_server() {
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 30 ]; do
+		sleep 1
+		i=$((i + 1))
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		say "$2 still running after 30 s: SIGTERM"
+		kill -TERM "$1"
+		sleep 10
+		kill -0 "$1" 2>/dev/null && kill -KILL "$1"
+	fi
+	wait "$1"
+}
+
 cd /tmp || exit 1
 # demo: iocp_demo, then the echo server (overlapped ACCEPT/RECV/SEND on a
 # pool of workers) in the background and the echo client against it:
@@ -155,21 +175,21 @@ if [ "$mode" = demo ]; then
 	# shellcheck disable=SC2086
 	iocp_echo-client -p 7777 -c "$echo_conns" -s "$echo_size" $echo_client_args
 	say "iocp_echo-client exited with status $?"
-	# The server exits by itself once every connection closed; if the
-	# client failed, it is told to stop (SIGTERM), and killed if stuck.
-	i=0
-	while kill -0 $server 2>/dev/null && [ $i -lt 30 ]; do
-		sleep 1
-		i=$((i + 1))
-	done
-	if kill -0 $server 2>/dev/null; then
-		say "iocp_echo-server still running after 30 s: SIGTERM"
-		kill -TERM $server
-		sleep 10
-		kill -0 $server 2>/dev/null && kill -KILL $server
-	fi
-	wait $server
+	wait_server $server iocp_echo-server
 	say "iocp_echo-server exited with status $?"
+
+	# The same load on the Win32 echo server of examples/win32-echo (a
+	# Windows program built against <iocp/win32.h>), which exits by itself
+	# after -n connections.
+	say "running iocp_win32-echo -n $echo_conns"
+	iocp_win32-echo -p 7778 -n "$echo_conns" &
+	server=$!
+	say "running iocp_echo-client against it: -c $echo_conns -s $echo_size $echo_client_args"
+	# shellcheck disable=SC2086
+	iocp_echo-client -p 7778 -c "$echo_conns" -s "$echo_size" $echo_client_args
+	say "iocp_echo-client against iocp_win32-echo exited with status $?"
+	wait_server $server iocp_win32-echo
+	say "iocp_win32-echo exited with status $?"
 	finish
 fi
 
@@ -237,6 +257,27 @@ else
 		"$t"
 		say "${t##*/} exited with status $?"
 	done
+
+	# The Win32 echo server of examples/win32-echo (a Windows program
+	# built against <iocp/win32.h>) against the native echo client: one
+	# KTAP result, ok if every byte came back and the server exited
+	# cleanly after the 100 connections.
+	say "running iocp_win32-echo -n 100 against iocp_echo-client -c 100 -s 64K"
+	iocp_win32-echo -p 7779 -n 100 >/tmp/win32-echo.log 2>&1 &
+	server=$!
+	iocp_echo-client -p 7779 -c 100 -s 64K >/tmp/echo-client.log 2>&1
+	client_rc=$?
+	wait_server $server iocp_win32-echo
+	server_rc=$?
+	sed 's/^/# /' /tmp/win32-echo.log /tmp/echo-client.log
+	echo "TAP version 13"
+	echo "1..1"
+	if [ $client_rc -eq 0 ] && grep -q '^echo: OK' /tmp/echo-client.log &&
+		[ $server_rc -eq 0 ]; then
+		echo "ok 1 win32-echo"
+	else
+		echo "not ok 1 win32-echo # client status $client_rc, server status $server_rc"
+	fi
 fi
 
 # kmemleak (debug kernel): report only objects older than 5 s, so wait,
