@@ -19,6 +19,7 @@ pkgs=(
 	qemu-system-x86 busybox-static sparse trinity
 	# make bench: the io_uring baseline and the chart
 	liburing-dev gnuplot-nox
+	groff-base mandoc	# check_docs.sh: the lint of the man pages
 )
 
 missing=()

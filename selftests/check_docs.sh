@@ -30,8 +30,18 @@
 #  - the entries of IOCP_IOC_SUBMIT and IOCP_IOC_CANCEL name every errno
 #    that the ops code (module/op.c, module/io.c) returns, the submit entry
 #    every IOCP_OP_* opcode and status and IOCP_OPF_* flag, the cancel
-#    entry every IOCP_CANCEL_* flag.
-# Runs on the host, needs only bash, grep, sed and awk. Output is KTAP.
+#    entry every IOCP_CANCEL_* flag;
+#  - the man pages: every function of lib/iocp.h and lib/iocp/win32.h
+#    (static inline ones included) has its page man/man3/NAME.3, and every
+#    man3 page is that of such a function; every page (.so links resolved)
+#    formats without a warning with groff -man -ww and lints clean with
+#    mandoc -T lint -W warning; every page has the sections NAME, SYNOPSIS,
+#    DESCRIPTION, RETURN VALUE (functions that return a value) and SEE
+#    ALSO, and the SYNOPSIS prototype of its function is the header's;
+#    iocp(7) refers to the page of every function of lib/iocp.h.
+# Runs on the host, needs only bash, grep, sed and awk, and groff and
+# mandoc for the lint of the man pages (skipped without them). Output is
+# KTAP.
 
 set -u
 export LC_ALL=C
@@ -537,6 +547,337 @@ if [ ${#d[@]} -eq 0 ]; then
 	add op_constants_in_entries ok
 else
 	add op_constants_in_entries "not ok" "${d[@]}"
+fi
+
+# ---- man pages: man/man3/<function>.3 and man/man7/*.7 ----------------------
+
+mandir=$root/man
+win=$root/lib/iocp/win32.h
+hdrs=()
+for f in "$lib" "$win"; do [ -r "$f" ] && hdrs+=("$f"); done
+
+# awk functions: norm() normalises a C declaration (blanks, "static",
+# "inline", "extern" and the words of the -v drop list removed, no blank
+# around * ( ) , [ ]), so that "int  f( char *p )" is "int f(char*p)".
+awk_norm='
+function norm(s,   n, i, t, out) {
+	if (!normed) {
+		n = split(drop " static inline extern __inline __inline__", t, " ")
+		for (i = 1; i <= n; i++) dropw[t[i]] = 1
+		normed = 1
+	}
+	gsub(/[*(),\[\]]/, " & ", s)
+	n = split(s, t, /[ \t\n]+/)
+	out = ""
+	for (i = 1; i <= n; i++)
+		if (t[i] != "" && !(t[i] in dropw)) out = out (out == "" ? "" : " ") t[i]
+	gsub(/ ?\* ?/, "*", out); gsub(/ ?\( ?/, "(", out); gsub(/ ?\) ?/, ")", out)
+	gsub(/ ?, ?/, ",", out); gsub(/ ?\[ ?/, "[", out); gsub(/ ?\] ?/, "]", out)
+	return out
+}'
+
+# Macros of the headers $@ defined as nothing (WINAPI, PASCAL, ...): left
+# out of the declarations compared.
+empty_macros() {
+	nocomment "$@" | sed -nE 's/^[ \t]*#[ \t]*define[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*$/\1/p' |
+		sort -u | tr '\n' ' '
+}
+
+# "name<TAB>return type<TAB>declaration" for every function that the headers
+# $@ declare or define (static inline ones included), the declaration
+# normalised by norm(). Preprocessor lines and __cplusplus blocks are
+# skipped; function bodies, struct bodies and typedefs are not functions.
+c_functions() {
+	nocomment "$@" | awk '
+		/^[ \t]*#[ \t]*if(n?def)?[ \t].*__cplusplus/ { cpp = 1; lvl = 1; next }
+		cpp {
+			if ($0 ~ /^[ \t]*#[ \t]*if/) lvl++
+			else if ($0 ~ /^[ \t]*#[ \t]*endif/ && !--lvl) cpp = 0
+			next
+		}
+		pp { pp = ($0 ~ /\\$/); next }
+		/^[ \t]*#/ { pp = ($0 ~ /\\$/); next }
+		{ print }' |
+	awk -v drop="$(empty_macros "$@")" "$awk_norm"'
+		function emit(s,   p, name, ret) {
+			p = norm(s)
+			if (p ~ /^typedef[ (]/) return
+			if (!match(p, /[A-Za-z_][A-Za-z0-9_]*\(/)) return
+			name = substr(p, RSTART, RLENGTH - 1)
+			ret = substr(p, 1, RSTART - 1); sub(/ $/, "", ret)
+			if (ret !~ /[A-Za-z_]/ || ret ~ /[(=]/) return
+			print name "\t" ret "\t" p
+		}
+		{ text = text $0 "\n" }
+		END {
+			n = length(text); stmt = ""; depth = 0
+			for (i = 1; i <= n; i++) {
+				c = substr(text, i, 1)
+				if (depth) {
+					if (c == "{") depth++
+					else if (c == "}") depth--
+					continue
+				}
+				if (c == "{") { emit(stmt); stmt = ""; depth = 1; continue }
+				if (c == ";") { emit(stmt); stmt = ""; continue }
+				stmt = stmt c
+			}
+		}'
+}
+
+# The page that man/$1 stands for: itself, or the target of its ".so"
+# (followed up to 4 times); empty if a target is missing.
+resolve_page() {
+	local f=$mandir/$1 so i
+	for i in 1 2 3 4 5; do
+		[ -r "$f" ] || return 0
+		so=$(grep -vE '^\.\\"|^[ \t]*$' "$f" | sed -nE '1{/^\.so[ \t]+/{s/^\.so[ \t]+//; s/[ \t]+$//; p}}')
+		if [ -z "$so" ] || [ "$(grep -vcE '^\.\\"|^[ \t]*$' "$f")" -ne 1 ]; then
+			echo "$f"
+			return 0
+		fi
+		f=$mandir/$so
+	done
+}
+
+# The text of the ".SH $2" section of page $1, roff requests left out and
+# the arguments of font macros joined as roff prints them (".BI "int f(" x
+# ");"" is "int f(x);"), font and dash escapes resolved.
+man_section() {
+	awk -v want="$2" '
+		/^\.SH/ {
+			s = $0; sub(/^\.SH[ \t]*/, "", s); gsub(/"/, "", s)
+			gsub(/[ \t]+/, " ", s); sub(/ $/, "", s)
+			insec = (s == want); next
+		}
+		!insec || /^\.\\"/ { next }
+		/^\.[A-Za-z]/ {
+			m = $0; sub(/[ \t].*/, "", m); sub(/^\./, "", m)
+			if (m !~ /^(B|I|SM|SB|BI|IB|BR|RB|IR|RI)$/) next
+			line = $0; sub(/^\.[A-Za-z]+[ \t]*/, "", line)
+			sep = (length(m) == 2 && m != "SM" && m != "SB") ? "" : " "
+			out = ""; first = 1
+			while (1) {
+				sub(/^[ \t]+/, "", line)
+				if (line == "") break
+				if (substr(line, 1, 1) == "\"") {
+					line = substr(line, 2); i = index(line, "\"")
+					if (!i) { arg = line; line = "" }
+					else { arg = substr(line, 1, i - 1); line = substr(line, i + 1) }
+				} else {
+					match(line, /^[^ \t]+/); arg = substr(line, 1, RLENGTH)
+					line = substr(line, RLENGTH + 1)
+				}
+				out = out (first ? "" : sep) arg; first = 0
+			}
+			$0 = out
+		}
+		{
+			gsub(/\\f(\[[^]]*\]|\(..|.)/, ""); gsub(/\\-/, "-"); gsub(/\\&/, "")
+			gsub(/\\\(em/, "-"); gsub(/\\e/, "\\"); print
+		}' "$1"
+}
+
+# "name<TAB>declaration" for each prototype of the SYNOPSIS of page $1,
+# normalised as the headers' declarations are.
+man_prototypes() {
+	man_section "$1" SYNOPSIS | grep -v '#[ \t]*include' | tr '\n' ' ' | tr ';' '\n' |
+	awk -v drop="$empty_macros_all" "$awk_norm"'
+		{
+			p = norm($0)
+			if (!match(p, /[A-Za-z_][A-Za-z0-9_]*\(/)) next
+			name = substr(p, RSTART, RLENGTH - 1)
+			print name "\t" p
+		}'
+}
+
+# The names of the NAME section of page $1 (before "\-").
+man_names() {
+	man_section "$1" NAME | tr '\n' ' ' | sed -E 's/ - .*//; s/[, \t]+/\n/g' | sed '/^$/d'
+}
+
+# The .SH headings of page $1, one a line, blanks normalised.
+man_headings() {
+	sed -nE '/^\.SH/{s/^\.SH[ \t]*//; s/"//g; s/[ \t]+/ /g; s/ $//; p}' "$1"
+}
+
+: > "$tmp/cfuncs"
+: > "$tmp/hdrs"
+empty_macros_all=
+if [ ${#hdrs[@]} -gt 0 ]; then
+	c_functions "${hdrs[@]}" | awk -F'\t' '$1 !~ /^_/' | sort -u > "$tmp/cfuncs"
+	empty_macros_all=$(empty_macros "${hdrs[@]}")
+	nocomment "${hdrs[@]}" > "$tmp/hdrs"
+fi
+libfuncs=$([ -r "$lib" ] && c_functions "$lib" | cut -f1 | grep -v '^_' | sort -u)
+winfuncs=$([ -r "$win" ] && c_functions "$win" | cut -f1 | grep -v '^_' | sort -u)
+# Names a page may also document: function-like macros, and macros that
+# name a function (WSASocket for WSASocketA / WSASocketW).
+macronames=$( (sed -nE 's/^[ \t]*#[ \t]*define[ \t]+([A-Za-z_][A-Za-z0-9_]*)\(.*/\1/p' "$tmp/hdrs"
+	sed -nE 's/^[ \t]*#[ \t]*define[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*$/\1 \2/p' "$tmp/hdrs" |
+		while read -r a b; do grep -qx -- "$b" <(cut -f1 "$tmp/cfuncs") && echo "$a"; done) | sort -u)
+shopt -s nullglob
+man3=("$mandir"/man3/*.3)
+manall=("$mandir"/man[1-9]/*.[1-9])
+shopt -u nullglob
+
+# 18. every public function of lib/iocp.h and lib/iocp/win32.h (static
+#     inline ones included) has its page man/man3/NAME.3
+if [ ${#hdrs[@]} -eq 0 ]; then
+	add man3_page_per_function skip "lib/iocp.h, lib/iocp/win32.h not present"
+else
+	d=()
+	if [ -r "$lib" ] && [ -z "$libfuncs" ]; then
+		d+=("# no function found in lib/iocp.h")
+	fi
+	m=$(for n in $libfuncs; do [ -f "$mandir/man3/$n.3" ] || echo "$n"; done | join)
+	[ -n "$m" ] && d+=("# no page for (lib/iocp.h): $m")
+	m=$(for n in $winfuncs; do [ -f "$mandir/man3/$n.3" ] || echo "$n"; done | join)
+	[ -n "$m" ] && d+=("# no page for (lib/iocp/win32.h): $m")
+	if [ ${#d[@]} -eq 0 ]; then
+		add man3_page_per_function ok
+	else
+		add man3_page_per_function "not ok" "${d[@]}"
+	fi
+fi
+
+# 19. every page man/man3/NAME.3 names a function of those headers (or a
+#     function-like macro, or a macro naming a function): no stale page
+if [ ${#man3[@]} -eq 0 ]; then
+	add man3_pages_name_functions "not ok" "# no page in man/man3"
+else
+	x=$(for f in "${man3[@]}"; do
+		n=$(basename "$f" .3)
+		grep -qx -- "$n" <( (cut -f1 "$tmp/cfuncs"; echo "$macronames") ) || echo "$n.3"
+	done | join)
+	if [ -n "$x" ]; then
+		add man3_pages_name_functions "not ok" "# not a function of lib/iocp.h or lib/iocp/win32.h: $x"
+	else
+		add man3_pages_name_functions ok
+	fi
+fi
+
+# 20. every page (.so links resolved) formats without a warning:
+#     groff -man -ww -z, run in man/ so that ".so man3/X.3" resolves
+if ! command -v groff >/dev/null; then
+	add man_pages_groff_clean skip "groff not installed"
+elif [ ${#manall[@]} -eq 0 ]; then
+	add man_pages_groff_clean "not ok" "# no page in man/"
+else
+	d=()
+	for f in "${manall[@]}"; do
+		rel=${f#"$mandir"/}
+		out=$(cd "$mandir" && groff -man -ww -z "$rel" 2>&1 | head -n 3)
+		[ -n "$out" ] && d+=("$(sed "s|^|# $rel: |" <<<"$out")")
+	done
+	if [ ${#d[@]} -eq 0 ]; then
+		add man_pages_groff_clean ok
+	else
+		add man_pages_groff_clean "not ok" "${d[@]}"
+	fi
+fi
+
+# 21. every page (.so links resolved) lints clean with mandoc: no message
+#     above style level, but for the warning that every .so link page gets
+if ! command -v mandoc >/dev/null; then
+	add man_pages_mandoc_clean skip "mandoc not installed"
+elif [ ${#manall[@]} -eq 0 ]; then
+	add man_pages_mandoc_clean "not ok" "# no page in man/"
+else
+	d=()
+	for f in "${manall[@]}"; do
+		rel=${f#"$mandir"/}
+		out=$(cd "$mandir" && mandoc -T lint -W warning "$rel" 2>&1 |
+		      grep -v ': WARNING: \.so is fragile, better use ln(1): so ' | head -n 3)
+		[ -n "$out" ] && d+=("$(sed 's/^/# /' <<<"$out")")
+	done
+	if [ ${#d[@]} -eq 0 ]; then
+		add man_pages_mandoc_clean ok
+	else
+		add man_pages_mandoc_clean "not ok" "${d[@]}"
+	fi
+fi
+
+# 22. every page has the sections NAME, SYNOPSIS (man3), DESCRIPTION,
+#     RETURN VALUE (a man3 page of a function that returns a value) and
+#     SEE ALSO, and the NAME of a man3 page names its function (.so links:
+#     the page they point to)
+if [ ${#manall[@]} -eq 0 ]; then
+	add man_pages_sections "not ok" "# no page in man/"
+else
+	d=()
+	for f in "${manall[@]}"; do
+		rel=${f#"$mandir"/}
+		n=$(basename "$f"); n=${n%.*}
+		p=$(resolve_page "$rel")
+		if [ -z "$p" ]; then
+			d+=("# $rel: .so target missing")
+			continue
+		fi
+		want="NAME DESCRIPTION SEE_ALSO"
+		if [[ $rel == man3/* ]]; then
+			want="NAME SYNOPSIS DESCRIPTION SEE_ALSO"
+			ret=$(awk -F'\t' -v n="$n" '$1 == n { print $2; exit }' "$tmp/cfuncs")
+			[ -n "$ret" ] && [ "$ret" != void ] && want="$want RETURN_VALUE"
+			man_names "$p" | grep -qx -- "$n" || d+=("# $rel: NAME does not name $n")
+		fi
+		man_headings "$p" | tr ' ' _ > "$tmp/headings"
+		m=$(missing_words "$want" "$tmp/headings" | tr _ ' ' | paste -sd, -)
+		[ -n "$m" ] && d+=("# $rel: no section $m")
+	done
+	if [ ${#d[@]} -eq 0 ]; then
+		add man_pages_sections ok
+	else
+		add man_pages_sections "not ok" "${d[@]}"
+	fi
+fi
+
+# 23. the SYNOPSIS of each man3 page of a function has its prototype, as
+#     the header declares it (blanks, static inline and empty macros such
+#     as WINAPI aside), and every prototype of a SYNOPSIS that names a
+#     function of the headers is that function's
+if [ ${#man3[@]} -eq 0 ]; then
+	add man3_synopsis_matches_header "not ok" "# no page in man/man3"
+else
+	d=()
+	for f in "${man3[@]}"; do
+		rel=${f#"$mandir"/}
+		n=$(basename "$f" .3)
+		p=$(resolve_page "$rel")
+		[ -n "$p" ] || continue		# check 22's
+		man_prototypes "$p" > "$tmp/protos"
+		decl=$(awk -F'\t' -v n="$n" '$1 == n { print $3; exit }' "$tmp/cfuncs")
+		if [ -n "$decl" ] && ! awk -F'\t' -v n="$n" '$1 == n { f = 1 } END { exit !f }' "$tmp/protos"; then
+			d+=("# $rel: no prototype of $n in SYNOPSIS")
+		fi
+		[ "$p" = "$f" ] || continue	# the prototypes of the page it points to are that page's
+		while IFS=$'\t' read -r pn proto; do
+			hd=$(awk -F'\t' -v n="$pn" '$1 == n { print $3; exit }' "$tmp/cfuncs")
+			[ -n "$hd" ] || continue
+			[ "$proto" = "$hd" ] || d+=("# $rel: SYNOPSIS: $proto" "#   header: $hd")
+		done < "$tmp/protos"
+	done
+	if [ ${#d[@]} -eq 0 ]; then
+		add man3_synopsis_matches_header ok
+	else
+		add man3_synopsis_matches_header "not ok" "${d[@]}"
+	fi
+fi
+
+# 24. iocp(7) refers to the page of every function of lib/iocp.h, as
+#     "NAME(3)" or ".BR NAME (3)"
+if [ ! -r "$mandir/man7/iocp.7" ]; then
+	add iocp7_mentions_lib_pages "not ok" "# man/man7/iocp.7 not present"
+else
+	sed -E 's/\\f(\[[^]]*\]|\(..|.)//g; s/\\&//g' "$mandir/man7/iocp.7" > "$tmp/iocp7"
+	m=$(for n in $libfuncs; do
+		grep -qE "(^|[^A-Za-z0-9_])$n ?\(3\)" "$tmp/iocp7" || echo "$n"
+	done | join)
+	if [ -n "$m" ]; then
+		add iocp7_mentions_lib_pages "not ok" "# not mentioned: $m"
+	else
+		add iocp7_mentions_lib_pages ok
+	fi
 fi
 
 echo "1..${#names[@]}"
