@@ -13,8 +13,13 @@
 #   make checkpatch      checkpatch.pl --strict on the module sources
 #   make sparse          sparse (C=2) module build for every kernel in KERNELS
 #   make deps            install the Debian packages all this needs
-#   make install         library, headers and libiocp.pc under PREFIX
-#   make modules_install the module for KVER into /lib/modules (then depmod)
+#   make install         libraries, headers, .pc files, man pages, udev rule
+#                        under PREFIX (and DESTDIR); make uninstall
+#   make modules_install the module for KVER into /lib/modules/KVER/extra
+#                        (INSTALL_MOD_PATH), then depmod; modules_uninstall
+#   make dkms-install    the module's sources into /usr/src/iocp-VERSION,
+#                        built and installed by DKMS for every kernel (or
+#                        KVER), and again for each new kernel; dkms-uninstall
 
 VERSION := 0.1.0
 BUILD := build
@@ -262,19 +267,135 @@ sparse: $(if $(kvers),,no-kernel)
 			$(shell scripts/kernels.sh kbuild $(k));)
 
 # --- installation -----------------------------------------------------------
+#
+# make install [PREFIX=/usr/local] [DESTDIR=]: the libraries, their headers
+# and pkg-config files, the man pages and the udev rule; make uninstall,
+# with the same variables, removes exactly these. With DESTDIR (staging a
+# package) neither needs root. Without it, ldconfig runs afterwards.
+MANDIR ?= $(PREFIX)/share/man
+# udev reads /usr/lib/udev/rules.d and /usr/local/lib/udev/rules.d (and
+# /etc/udev/rules.d): the one of PREFIX. Other prefixes: set UDEVDIR.
+UDEVDIR ?= $(PREFIX)/lib/udev/rules.d
+UDEV_RULES := udev/60-iocp.rules
+INSTALL_LIBS := libiocp.a libiocp.so.0 libiocp.so \
+	libiocp-win32.a libiocp-win32.so.0 libiocp-win32.so
+INSTALL_PCS := libiocp.pc libiocp-win32.pc
+WINDOWS_HDRS := $(wildcard lib/iocp/windows/*.h)
+MAN_SECTIONS := 3 7
+man_pages = $(wildcard man/man$(1)/*.$(1))
+define install_man
+install -d $(DESTDIR)$(MANDIR)/man$(1)
+install -m 644 $(call man_pages,$(1)) $(DESTDIR)$(MANDIR)/man$(1)/
+
+endef
+
+# The .pc files name the installation directories: make them again when
+# PREFIX, LIBDIR or INCLUDEDIR change (make, then make install PREFIX=/usr).
+$(addprefix $(BUILD)/lib/,$(INSTALL_PCS)): $(BUILD)/lib/pc-dirs
+$(BUILD)/lib/pc-dirs: FORCE
+	@mkdir -p $(@D)
+	@echo '$(PREFIX) $(LIBDIR) $(INCLUDEDIR)' | cmp -s - $@ || \
+		echo '$(PREFIX) $(LIBDIR) $(INCLUDEDIR)' >$@
 
 install: lib
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/linux
-	install -m 644 $(BUILD)/lib/libiocp.a $(DESTDIR)$(LIBDIR)/
-	install -m 755 $(BUILD)/lib/libiocp.so.0 $(DESTDIR)$(LIBDIR)/
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/linux \
+		$(DESTDIR)$(INCLUDEDIR)/iocp/windows $(DESTDIR)$(UDEVDIR)
+	install -m 644 $(BUILD)/lib/libiocp.a $(BUILD)/lib/libiocp-win32.a \
+		$(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/lib/libiocp.so.0 $(BUILD)/lib/libiocp-win32.so.0 \
+		$(DESTDIR)$(LIBDIR)/
 	ln -sf libiocp.so.0 $(DESTDIR)$(LIBDIR)/libiocp.so
-	install -m 644 $(BUILD)/lib/libiocp.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	ln -sf libiocp-win32.so.0 $(DESTDIR)$(LIBDIR)/libiocp-win32.so
+	install -m 644 $(addprefix $(BUILD)/lib/,$(INSTALL_PCS)) \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/
 	install -m 644 lib/iocp.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 uapi/linux/iocp.h $(DESTDIR)$(INCLUDEDIR)/linux/
+	install -m 644 lib/iocp/win32.h $(DESTDIR)$(INCLUDEDIR)/iocp/
+	install -m 644 $(WINDOWS_HDRS) $(DESTDIR)$(INCLUDEDIR)/iocp/windows/
+	$(foreach n,$(MAN_SECTIONS),$(if $(call man_pages,$(n)),$(call install_man,$(n))))
+	install -m 644 $(UDEV_RULES) $(DESTDIR)$(UDEVDIR)/
+	$(if $(DESTDIR),,-ldconfig)
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,$(INSTALL_LIBS)) \
+		$(addprefix $(DESTDIR)$(LIBDIR)/pkgconfig/,$(INSTALL_PCS)) \
+		$(DESTDIR)$(INCLUDEDIR)/iocp.h $(DESTDIR)$(INCLUDEDIR)/linux/iocp.h \
+		$(DESTDIR)$(INCLUDEDIR)/iocp/win32.h \
+		$(addprefix $(DESTDIR)$(INCLUDEDIR)/iocp/windows/,$(notdir $(WINDOWS_HDRS))) \
+		$(foreach n,$(MAN_SECTIONS),$(addprefix $(DESTDIR)$(MANDIR)/man$(n)/,$(notdir $(call man_pages,$(n))))) \
+		$(addprefix $(DESTDIR)$(UDEVDIR)/,$(notdir $(UDEV_RULES)))
+	for d in $(DESTDIR)$(INCLUDEDIR)/iocp/windows $(DESTDIR)$(INCLUDEDIR)/iocp; do \
+		[ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d; done
+	$(if $(DESTDIR),,-ldconfig)
+
+# make modules_install [KVER=] [INSTALL_MOD_PATH=]: the module built for
+# KVER into $(INSTALL_MOD_PATH)/lib/modules/$(KVER)/$(INSTALL_MOD_DIR), by
+# the kernel's modules_install, then depmod; make modules_uninstall, with
+# the same variables, removes it. INSTALL_MOD_DIR is extra on every kernel
+# (the kernel's default changed to updates in 6.7).
+INSTALL_MOD_DIR ?= extra
+MOD_DIR = $(INSTALL_MOD_PATH)/lib/modules/$(KVER)
+depmod_kver = depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $(KVER)
 
 modules_install: module
-	$(MAKE) -C $(KDIR) M=$(abspath $(BUILD)/kmod/$(KVER)) modules_install
-	depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $(KVER)
+	$(MAKE) -C $(KDIR) M=$(abspath $(BUILD)/kmod/$(KVER)) \
+		INSTALL_MOD_DIR=$(INSTALL_MOD_DIR) modules_install
+	$(depmod_kver)
+
+modules_uninstall:
+	@test -n "$(KVER)" || { echo "modules_uninstall: set KVER" >&2; exit 1; }
+	rm -f $(foreach z,.ko .ko.gz .ko.xz .ko.zst,$(MOD_DIR)/$(INSTALL_MOD_DIR)/iocp$(z))
+	[ ! -d $(MOD_DIR)/$(INSTALL_MOD_DIR) ] || \
+		rmdir --ignore-fail-on-non-empty $(MOD_DIR)/$(INSTALL_MOD_DIR)
+	[ ! -d $(MOD_DIR) ] || $(depmod_kver)
+
+# make dkms-install: the DKMS source tree (dkms.conf, Kbuild, module/,
+# uapi/) into /usr/src/iocp-$(VERSION), then dkms add, build and install
+# for DKMS_KERNELS: KVER when given, else every kernel with a build tree.
+# Later kernels get the module from dkms itself (AUTOINSTALL). A version
+# already added is removed first, so that the new sources are built. With
+# DESTDIR (staging a package whose scripts run dkms), only the source tree
+# is copied. make dkms-uninstall: dkms remove for every kernel, and the
+# source tree.
+DKMS_SRC := /usr/src/iocp-$(VERSION)
+ifneq ($(filter command environment,$(firstword $(origin KVER))),)
+DKMS_KERNELS ?= $(KVER)
+else
+DKMS_KERNELS ?= $(patsubst /lib/modules/%/build/Makefile,%,\
+	$(wildcard /lib/modules/*/build/Makefile))
+endif
+dkms_added = dkms status -m iocp -v $(VERSION) 2>/dev/null | grep -q .
+
+dkms-version:
+	@grep -qx 'PACKAGE_VERSION="$(VERSION)"' dkms.conf || \
+		{ echo "dkms.conf: PACKAGE_VERSION is not the Makefile's VERSION" \
+			"($(VERSION))" >&2; exit 1; }
+
+dkms-install: dkms-version
+ifeq ($(DESTDIR),)
+	@command -v dkms >/dev/null || { echo "dkms is not installed" >&2; exit 1; }
+	if $(dkms_added); then dkms remove -m iocp -v $(VERSION) --all; fi
+endif
+	rm -rf $(DESTDIR)$(DKMS_SRC)
+	install -d $(DESTDIR)$(DKMS_SRC)/module $(DESTDIR)$(DKMS_SRC)/uapi/linux
+	install -m 644 dkms.conf Kbuild $(DESTDIR)$(DKMS_SRC)/
+	install -m 644 $(wildcard module/*.[ch]) $(DESTDIR)$(DKMS_SRC)/module/
+	install -m 644 $(wildcard uapi/linux/*.h) $(DESTDIR)$(DKMS_SRC)/uapi/linux/
+ifeq ($(DESTDIR),)
+	dkms add -m iocp -v $(VERSION)
+	$(if $(DKMS_KERNELS),,@echo "dkms-install: no kernel build tree in" \
+		"/lib/modules: dkms builds the module when one is installed")
+	for k in $(DKMS_KERNELS); do \
+		dkms build -m iocp -v $(VERSION) -k $$k && \
+		dkms install -m iocp -v $(VERSION) -k $$k || exit 1; \
+	done
+endif
+
+dkms-uninstall:
+ifeq ($(DESTDIR),)
+	if $(dkms_added); then dkms remove -m iocp -v $(VERSION) --all; fi
+endif
+	rm -rf $(DESTDIR)$(DKMS_SRC)
 
 clean:
 	rm -rf $(BUILD)

@@ -3,9 +3,11 @@
 #
 # [MODE=fuzz] check.sh KERNEL...
 #
-# Run the guest tests on each kernel (scripts/vm.sh) and the documentation
-# checks on the host, print the KTAP output with per-kernel totals, and end
-# with the line "N passed, M failed". Exits non-zero on any failure.
+# Run the guest tests on each kernel (scripts/vm.sh), and on the host the
+# documentation checks, the packaging checks (scripts/dkms-check.sh: DKMS,
+# make install, make modules_install) and the static checks; print the KTAP
+# output with per-kernel totals, and end with the line "N passed, M
+# failed". Exits non-zero on any failure.
 #
 # A kernel fails if a test says "not ok", the guest does not finish, fewer
 # results than planned ("1..N") arrive, or the kernel log shows a splat.
@@ -144,6 +146,22 @@ else
 	problem "selftests/check_docs.sh is missing"
 fi
 report "docs" ""
+
+echo "=== packaging (host)"
+# DKMS for each Debian kernel, make install/uninstall, make modules_install.
+pass=0 fail=0 skip=0 planned=0
+rc=0
+"$here/dkms-check.sh" "$@" >"$build/packaging.log" 2>&1 || rc=$?
+cat "$build/packaging.log"
+tally "$build/packaging.log"
+if ((planned == 0)); then
+	problem "dkms-check.sh printed no test plan"
+elif ((pass + fail + skip < planned)); then
+	problem "dkms-check.sh: $((pass + fail + skip)) results for $planned planned tests"
+elif [[ $rc -ne 0 && $fail -eq 0 ]]; then
+	problem "dkms-check.sh exited with status $rc"
+fi
+report "packaging" ""
 
 echo "=== static checks (host)"
 pass=0 fail=0 skip=0

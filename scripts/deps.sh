@@ -20,6 +20,7 @@ pkgs=(
 	# make bench: the io_uring baseline and the chart
 	liburing-dev gnuplot-nox
 	groff-base mandoc	# check_docs.sh: the lint of the man pages
+	dkms pkg-config		# make dkms-install; make check's packaging checks
 )
 
 missing=()
