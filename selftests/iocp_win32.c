@@ -4302,4 +4302,214 @@ TEST(race_cancelioex_vs_data)
 	EXPECT_TRUE(CloseHandle(port));
 }
 
+/* ------------------------------------------------------------------ */
+/* Closing a socket while its operations are being completed or made   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * closesocket: "Any pending overlapped send and receive operations
+ * (WSASend/WSASendTo/WSARecv/WSARecvFrom with an overlapped socket)
+ * issued by any thread in this process are also canceled." ConnectEx
+ * with data whose connect completed, its packet not yet dequeued when the
+ * socket is closed: the ConnectEx is aborted (ERROR_OPERATION_ABORTED)
+ * and its data is not sent, neither on the closed socket nor on a new
+ * socket that got the same descriptor number meanwhile.
+ */
+TEST(connectex_closed_between_connect_and_send)
+{
+	struct sockaddr_in a, any = { .sin_family = AF_INET };
+	char buf[16];
+	int l, peer, peer2;
+	SOCKET s, s2;
+	OVERLAPPED ov;
+	HANDLE port;
+	struct gq r;
+	BOOL ok;
+
+	l = tcp_listener(&a);
+	ASSERT_LE(0, l);
+	port = new_port(0);
+	ASSERT_NE(NULL, port);
+	s = new_tcp_socket();
+	ASSERT_NE(INVALID_SOCKET, s);
+	ASSERT_EQ(0, bind(s, (struct sockaddr *)&any, sizeof(any)));
+	ASSERT_EQ(port, CreateIoCompletionPort((HANDLE)s, port, 0xC1, 0));
+	memset(&ov, 0, sizeof(ov));
+	SetLastError(POISON_U32);
+	ok = ConnectEx(s, (struct sockaddr *)&a, sizeof(a), "secret", 6, NULL, &ov);
+	ASSERT_FALSE(ok);
+	ASSERT_EQ(ERROR_IO_PENDING, GetLastError());
+	peer = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	ASSERT_LE(0, peer);
+	/* The connect's packet is queued; nobody has dequeued it. */
+	ASSERT_TRUE(wait_queued(port, 1));
+	ASSERT_EQ(0, closesocket(s));
+
+	/* The same number for a new connection to the same listener. */
+	s2 = new_tcp_socket();
+	ASSERT_EQ(s, s2);
+	ASSERT_EQ(0, connect(s2, (struct sockaddr *)&a, sizeof(a)));
+	peer2 = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	ASSERT_LE(0, peer2);
+
+	gq_get(port, WAKE_MS, &r);
+	EXPECT_GQ_FAILED(r, ERROR_OPERATION_ABORTED, 0, 0xC1, &ov);
+	EXPECT_TRUE(no_packet(port));
+	/* Neither peer gets the data; the first sees the close. */
+	EXPECT_EQ(0, recv_timed(peer, buf, sizeof(buf)));
+	EXPECT_EQ(-1, recv(peer2, buf, sizeof(buf), MSG_DONTWAIT));
+	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_EQ(0, closesocket(s2));
+	close(peer);
+	close(peer2);
+	close(l);
+	EXPECT_TRUE(CloseHandle(port));
+}
+
+/*
+ * GetAcceptExSockaddrs: "parses the data obtained from a call to the
+ * AcceptEx function and passes the local and remote addresses". The
+ * remote address is the one the connection came from even when the peer
+ * reset the connection before the completion was dequeued, and never
+ * what an earlier AcceptEx left in the reused buffer.
+ */
+TEST(acceptex_addresses_after_reset)
+{
+	struct sockaddr_in a, from;
+	struct linger lg = { 1, 0 };
+	struct sockaddr *la, *ra;
+	char out[2 * ADDR_SLOT];
+	socklen_t len = sizeof(from);
+	int lal, ral, c;
+	SOCKET ls, as;
+	OVERLAPPED ov;
+	HANDLE port;
+	struct gq r;
+
+	ls = (SOCKET)tcp_listener(&a);
+	ASSERT_NE(INVALID_SOCKET, ls);
+	port = new_port(0);
+	ASSERT_NE(NULL, port);
+	ASSERT_EQ(port, CreateIoCompletionPort((HANDLE)ls, port, 0xC2, 0));
+	as = new_tcp_socket();
+	ASSERT_NE(INVALID_SOCKET, as);
+	/* What a previous AcceptEx would have left: a valid-looking slot. */
+	memset(out, 0x5a, sizeof(out));
+	memset(&ov, 0, sizeof(ov));
+	SetLastError(POISON_U32);
+	ASSERT_FALSE(AcceptEx(ls, as, out, 0, ADDR_SLOT, ADDR_SLOT, NULL, &ov));
+	ASSERT_EQ(ERROR_IO_PENDING, GetLastError());
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, connect(c, (struct sockaddr *)&a, sizeof(a)));
+	ASSERT_EQ(0, getsockname(c, (struct sockaddr *)&from, &len));
+	ASSERT_TRUE(wait_queued(port, 1));
+	/* Reset before the completion is dequeued. */
+	ASSERT_EQ(0, setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+	close(c);
+	usleep(50000);
+
+	gq_get(port, WAKE_MS, &r);
+	EXPECT_GQ_OK(r, 0, 0xC2, &ov);
+	GetAcceptExSockaddrs(out, 0, ADDR_SLOT, ADDR_SLOT, &la, &lal, &ra, &ral);
+	EXPECT_TRUE(same_addr(ra, ral, &from)) TH_LOG("remote address lost");
+	EXPECT_TRUE(same_addr(la, lal, &a)) TH_LOG("local address wrong");
+	EXPECT_EQ(0, closesocket(as));
+	EXPECT_EQ(0, closesocket(ls));
+	EXPECT_TRUE(CloseHandle(port));
+}
+
+#define CLOSE_RACE_ROUNDS	2000
+
+struct close_racer {
+	pthread_t thread;
+	SOCKET s;
+	OVERLAPPED ov;
+	char buf[8];
+	int go;			/* atomic: round to race in, -1 to stop */
+	int done;		/* atomic: last round done */
+	int ret;		/* WSARecv's return value in that round */
+	int err;
+};
+
+static void *close_racer_fn(void *arg)
+{
+	struct close_racer *c = arg;
+	int round = 0, go;
+	DWORD flags;
+
+	for (;;) {
+		go = get_int(&c->go);
+		if (go < 0)
+			return NULL;
+		if (go == round) {
+			sched_yield();
+			continue;
+		}
+		round = go;
+		WSABUF b = { sizeof(c->buf), c->buf };
+
+		flags = 0;
+		memset(&c->ov, 0, sizeof(c->ov));
+		c->ret = WSARecv(c->s, &b, 1, NULL, &flags, &c->ov, NULL);
+		c->err = WSAGetLastError();
+		set_int(&c->done, round);
+	}
+}
+
+/*
+ * closesocket: "Any pending overlapped send and receive operations ...
+ * issued by any thread in this process are also canceled." A WSARecv
+ * issued by another thread while the socket is being closed, a few
+ * thousand times: either the call fails at once (WSAENOTSOCK: the socket
+ * is gone), or it is pending and completes through the port with
+ * ERROR_OPERATION_ABORTED; never does it escape the close, which would
+ * leave the connection open (the peer would not see the close) and the
+ * operation pending for ever.
+ */
+TEST(race_closesocket_vs_wsarecv)
+{
+	struct close_racer c;
+	int round, pending = 0, refused = 0, cl, sv;
+	char x;
+	HANDLE port;
+	struct gq r;
+
+	port = new_port(0);
+	ASSERT_NE(NULL, port);
+	memset(&c, 0, sizeof(c));
+	ASSERT_EQ(0, pthread_create(&c.thread, NULL, close_racer_fn, &c));
+	for (round = 1; round <= CLOSE_RACE_ROUNDS; round++) {
+		ASSERT_TRUE(tcp_pair(&cl, &sv));
+		c.s = (SOCKET)sv;
+		ASSERT_EQ(port, CreateIoCompletionPort((HANDLE)c.s, port, 0xC3, 0));
+		set_int(&c.go, round);
+		if (round % 3)
+			sched_yield();
+		ASSERT_EQ(0, closesocket((SOCKET)sv));
+		ASSERT_TRUE(wait_int(&c.done, round, WAKE_MS));
+		/* No data was sent: it cannot have completed at once. */
+		ASSERT_EQ(SOCKET_ERROR, c.ret) TH_LOG("round %d", round);
+		if (c.err == WSA_IO_PENDING) {
+			pending++;
+			gq_get(port, WAKE_MS, &r);
+			ASSERT_EQ(U(&c.ov), U(r.ov)) TH_LOG("round %d: no packet", round);
+			ASSERT_FALSE(r.ok);
+			ASSERT_EQ(ERROR_OPERATION_ABORTED, r.err) TH_LOG("round %d", round);
+		} else {
+			refused++;
+			ASSERT_EQ(WSAENOTSOCK, c.err) TH_LOG("round %d", round);
+		}
+		ASSERT_TRUE(no_packet(port)) TH_LOG("round %d", round);
+		/* The connection is closed: the peer sees the end of stream. */
+		ASSERT_EQ(0, recv_timed(cl, &x, 1)) TH_LOG("round %d: still open", round);
+		close(cl);
+	}
+	set_int(&c.go, -1);
+	ASSERT_EQ(0, join_ms(c.thread, WAKE_MS));
+	TH_LOG("%d rounds: %d pending then aborted, %d refused", pending + refused,
+	       pending, refused);
+	EXPECT_TRUE(CloseHandle(port));
+}
+
 TEST_HARNESS_MAIN

@@ -124,6 +124,7 @@ static BOOL w32_rw(HANDLE hFile, bool wr, void *buf, DWORD n, LPDWORD done,
 {
 	int fd = w32_fd(hFile), port, st;
 	ULONG_PTR tag = W32_K_PLAIN;
+	struct w32_fd_entry *token;
 	struct w32_sigpipe sp;
 	struct iocp_op op;
 	uint64_t state, offset;
@@ -136,10 +137,13 @@ static BOOL w32_rw(HANDLE hFile, bool wr, void *buf, DWORD n, LPDWORD done,
 		return w32_error(ERROR_INVALID_HANDLE);
 	if (ov && ov->hEvent)
 		return w32_error(ERROR_INVALID_PARAMETER);
-	state = w32_state(fd);
+	if (w32_io_begin(fd, &state, &token) < 0)
+		return w32_error(ERROR_INVALID_HANDLE);
 	port = w32_port_of(state);
-	if (!ov || port < 0)
+	if (!ov || port < 0) {
+		w32_io_end(token);
 		return w32_sync_rw(fd, wr, buf, n, done, ov);
+	}
 
 	kind = w32_kind_of(state);
 	offset = kind == W32_REG || kind == W32_BLK ? w32_offset(ov) :
@@ -159,6 +163,7 @@ static BOOL w32_rw(HANDLE hFile, bool wr, void *buf, DWORD n, LPDWORD done,
 	if (w32_may_sigpipe(wr, kind))
 		w32_sigpipe_block(&sp);
 	st = w32_submit(port, &op, ov, tag, w32_skip(state), &res);
+	w32_io_end(token);
 	if (w32_may_sigpipe(wr, kind))
 		w32_sigpipe_unblock(&sp, res == -EPIPE);
 	switch (st) {
@@ -211,7 +216,7 @@ BOOL w32_overlapped_result(LPOVERLAPPED ov, LPDWORD bytes, int winsock)
 
 	if (!ov)
 		return w32_error(ERROR_INVALID_PARAMETER);
-	status = (DWORD)ov->Internal;
+	status = (DWORD)__atomic_load_n(&ov->Internal, __ATOMIC_ACQUIRE);
 	if (status == STATUS_PENDING)
 		return w32_error(ERROR_IO_INCOMPLETE);
 	if (bytes)

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -110,6 +111,43 @@ void w32_port_closed(int port)
 	w32_reqs_drop_port(port);
 }
 
+/*
+ * An overlapped call on @fd begins: *@state gets the descriptor's state.
+ * The call counts as a user of the entry until w32_io_end(@token), which
+ * it calls once its op is submitted (not around a synchronous call that
+ * may block), so that closing the descriptor waits for the submit and
+ * then cancels the op, which exists. -EBADF if the descriptor is being
+ * closed.
+ */
+int w32_io_begin(int fd, uint64_t *state, struct w32_fd_entry **token)
+{
+	struct w32_fd_entry *e = w32_entry(fd, false);
+	uint64_t old;
+
+	*token = NULL;
+	*state = 0;
+	if (!e)
+		return 0;
+	old = atomic_load(&e->state);
+	do {
+		if (old & W32_CLOSING)
+			return -EBADF;
+		if ((old & W32_USERS_MASK) == W32_USERS_MASK) {
+			*state = old;	/* uncounted: as good as before */
+			return 0;
+		}
+	} while (!atomic_compare_exchange_weak(&e->state, &old, old + W32_USER));
+	*state = old;
+	*token = e;
+	return 0;
+}
+
+void w32_io_end(struct w32_fd_entry *token)
+{
+	if (token)
+		atomic_fetch_sub(&token->state, W32_USER);
+}
+
 /* ---- cancel and close ---------------------------------------------------- */
 
 /*
@@ -178,13 +216,19 @@ W32_API BOOL WINAPI CancelIo(HANDLE hFile)
 	return TRUE;
 }
 
-/* AcceptEx calls whose accept socket is @fd, which is being closed: abort. */
-static void w32_cancel_accepts_into(int fd)
+/*
+ * AcceptEx and ConnectEx calls on @fd, or whose accept socket is @fd,
+ * which is being closed: abort them, whichever op they are at. Their
+ * second op will not start (see w32_req_phase2()).
+ */
+static void w32_cancel_reqs_on(int fd)
 {
 	pthread_mutex_lock(&reqs_lock);
 	for (unsigned int b = 0; b < W32_REQ_BUCKETS; b++) {
 		for (struct w32_req *r = reqs[b]; r; r = r->next) {
-			if (r->kind != W32_REQ_ACCEPT || r->accept_fd != fd)
+			if (r->kind == W32_REQ_IOV ||
+			    (r->fd != fd &&
+			     !(r->kind == W32_REQ_ACCEPT && r->accept_fd == fd)))
 				continue;
 			r->cancel = true;
 			iocp_cancel(r->port, r->cur_fd, (uint64_t)(uintptr_t)r->ov,
@@ -194,19 +238,41 @@ static void w32_cancel_accepts_into(int fd)
 	pthread_mutex_unlock(&reqs_lock);
 }
 
+/*
+ * Close @fd as Windows closes a handle: its pending I/O is cancelled (each
+ * op completes with ERROR_OPERATION_ABORTED) and its association ends.
+ * Calls on it that come meanwhile fail; those that were submitting are
+ * waited for, so that their ops are cancelled too.
+ */
 int w32_close_fd(int fd)
 {
 	struct w32_fd_entry *e = w32_entry(fd, false);
-	uint64_t state = e ? atomic_exchange(&e->state, 0) : 0;
-	int port = w32_port_of(state);
+	uint64_t state = 0, closing;
+	int port, ret;
 
+	if (e) {
+		state = atomic_fetch_or(&e->state, W32_CLOSING);
+		if (state & W32_CLOSING)
+			return -EBADF;	/* another thread is closing it */
+		while (atomic_load(&e->state) & W32_USERS_MASK)
+			sched_yield();
+	}
+	port = w32_port_of(state);
 	if (port >= 0) {
-		/* As Windows, closing cancels the handle's pending I/O. */
 		iocp_cancel(port, fd, 0, IOCP_CANCEL_FD);
 		iocp_dissociate(port, fd);
 	}
-	w32_cancel_accepts_into(fd);
-	return close(fd) < 0 ? -errno : 0;
+	w32_cancel_reqs_on(fd);
+	ret = close(fd) < 0 ? -errno : 0;
+	/* Forget it, unless the number is someone else's already. */
+	if (e) {
+		closing = atomic_load(&e->state);
+		while ((closing & W32_CLOSING) &&
+		       !atomic_compare_exchange_weak(&e->state, &closing,
+						     closing & W32_USERS_MASK))
+			;
+	}
+	return ret;
 }
 
 W32_API BOOL WINAPI CloseHandle(HANDLE hObject)
@@ -226,7 +292,7 @@ W32_API BOOL WINAPI CloseHandle(HANDLE hObject)
 		 */
 		iocp_shutdown(fd);
 		w32_port_closed(fd);
-		w32_update(fd, ~0ull, 0);
+		w32_update(fd, ~W32_USERS_MASK, 0);
 		if (close(fd) < 0)
 			return w32_error(ERROR_INVALID_HANDLE);
 		return TRUE;
@@ -236,7 +302,6 @@ W32_API BOOL WINAPI CloseHandle(HANDLE hObject)
 		return w32_error(ERROR_INVALID_HANDLE);
 	return TRUE;
 }
-
 
 W32_API int WINAPI closesocket(SOCKET s)
 {

@@ -33,7 +33,7 @@ static HANDLE w32_new_port(DWORD concurrency)
 		w32_fail(-port);
 		return NULL;
 	}
-	if (!w32_update(port, ~0ull, W32_IS_PORT)) {
+	if (!w32_update(port, ~W32_USERS_MASK, W32_IS_PORT)) {
 		iocp_close(port);
 		w32_fail(EMFILE);
 		return NULL;
@@ -93,7 +93,7 @@ W32_API HANDLE WINAPI CreateIoCompletionPort(HANDLE FileHandle,
 		return NULL;
 	}
 	atomic_store(&e->key, CompletionKey);
-	w32_update(fd, W32_PORT_MASK | W32_KIND_MASK,
+	w32_update(fd, W32_PORT_MASK | W32_KIND_MASK | W32_CLOSING,
 		   ((uint64_t)port + 1) |
 		   ((uint64_t)w32_kind_fstat(fd) << W32_KIND_SHIFT));
 	return h;

@@ -160,7 +160,9 @@ int w32_req_submit(struct w32_req *r, struct iocp_op *op, bool skip,
 	int st;
 
 	w32_req_insert(r);
-	st = w32_submit(r->port, op, ov, W32_K_REQ, skip, res);
+	st = w32_submit(r->port, op, ov,
+			r->kind == W32_REQ_ACCEPT ? W32_K_ACCEPT : W32_K_REQ,
+			skip, res);
 	if (st != IOCP_OP_PENDING && st != IOCP_OP_QUEUED &&
 	    w32_req_take(ov) == r)
 		w32_req_put(r);
@@ -182,7 +184,6 @@ static void w32_done_set(struct w32_done *d, int64_t res)
 		d->bytes = (DWORD)res;
 	}
 }
-
 
 static void w32_put_addr(char *slot, DWORD slot_len,
 			 const struct sockaddr_storage *ss, socklen_t len)
@@ -230,15 +231,19 @@ static int w32_accept_finish(struct w32_req *r, int nfd)
 	}
 	w32_update(afd, W32_KIND_MASK, (uint64_t)W32_SOCK << W32_KIND_SHIFT);
 
+	/*
+	 * The peer's address came with the accept (a reset since does not
+	 * lose it); the local one is the listening socket's, or the
+	 * address the connection came to on a wildcard bind.
+	 */
 	slots = r->buf + r->len;
 	len = sizeof(ss);
 	memset(&ss, 0, sizeof(ss));
-	if (getsockname(afd, (struct sockaddr *)&ss, &len) == 0)
-		w32_put_addr(slots, r->local_len, &ss, len);
-	len = sizeof(ss);
-	memset(&ss, 0, sizeof(ss));
-	if (getpeername(afd, (struct sockaddr *)&ss, &len) == 0)
-		w32_put_addr(slots + r->local_len, r->remote_len, &ss, len);
+	if (getsockname(afd, (struct sockaddr *)&ss, &len) < 0)
+		len = 0;
+	w32_put_addr(slots, r->local_len, &ss, len);
+	w32_put_addr(slots + r->local_len, r->remote_len, &r->peer,
+		     r->peer_len < sizeof(r->peer) ? r->peer_len : sizeof(r->peer));
 	return ret < 0 ? ret : 0;
 }
 
@@ -247,12 +252,19 @@ static int w32_accept_finish(struct w32_req *r, int nfd)
  * the table with phase 2 set; the caller holds a reference. Returns true
  * if it is under way (its packet completes @r), false with *@res set if
  * @r is complete now (and out of the table).
+ *
+ * The op is submitted under reqs_lock (its first attempt, on a socket,
+ * cannot block), so that closing either socket, CancelIoEx and closing
+ * the port, which mark or drop the req under the lock, come either before
+ * (the op is not started: the descriptor may be closed or reused by now)
+ * or after (they cancel the op, which exists).
  */
 static bool w32_req_phase2(struct w32_req *r, int64_t *res)
 {
+	struct w32_req **p;
 	struct iocp_op op;
-	int64_t result;
-	int st;
+	int64_t result = -ECANCELED;
+	int st = IOCP_OP_FAILED;
 
 	if (r->kind == W32_REQ_ACCEPT)
 		iocp_prep_recv(&op, r->accept_fd, r->buf, r->len, 0,
@@ -260,21 +272,19 @@ static bool w32_req_phase2(struct w32_req *r, int64_t *res)
 	else
 		iocp_prep_send(&op, r->fd, r->buf, r->len, 0,
 			       (uint64_t)(uintptr_t)r->ov);
-	st = w32_submit(r->port, &op, r->ov, W32_K_REQ, false, &result);
 
 	pthread_mutex_lock(&reqs_lock);
+	p = w32_req_find(r->ov);
+	if (!r->cancel && *p == r)
+		st = w32_submit(r->port, &op, r->ov, W32_K_REQ, false, &result);
 	if (st == IOCP_OP_PENDING || st == IOCP_OP_QUEUED) {
-		/* A CancelIoEx that came before the op existed marked it. */
 		r->started2 = true;
-		if (r->cancel)
-			iocp_cancel(r->port, r->cur_fd, (uint64_t)(uintptr_t)r->ov,
-				    IOCP_CANCEL_FD | IOCP_CANCEL_USER_DATA);
 		pthread_mutex_unlock(&reqs_lock);
 		return true;
 	}
-	/* Failed at once: out of the table (unless the port went away). */
-	if (*w32_req_find(r->ov) == r) {
-		*w32_req_find(r->ov) = r->next;
+	/* Cancelled, or failed at once: out of the table (if still in it). */
+	if (*p == r) {
+		*p = r->next;
 		r->refs--;
 	}
 	pthread_mutex_unlock(&reqs_lock);
@@ -348,22 +358,36 @@ bool w32_complete(const struct iocp_completion *c, struct w32_done *d)
 	}
 
 	tag = d->ov->InternalHigh;
-	if (tag == W32_K_REQ && (r = w32_req_complete(d->ov, &res, &phase2))) {
-		if (r->kind != W32_REQ_IOV)
-			d->key = r->key;
-		if (phase2 && w32_req_phase2(r, &res)) {
+	if (tag == W32_K_REQ || tag == W32_K_ACCEPT) {
+		r = w32_req_complete(d->ov, &res, &phase2);
+		if (!r) {
+			/*
+			 * Its port was closed while the packet was being
+			 * dequeued: the operation is aborted, and an accepted
+			 * connection closed.
+			 */
+			if (tag == W32_K_ACCEPT && res >= 0)
+				close((int)res);
+			res = -ECANCELED;
+		} else {
+			if (r->kind != W32_REQ_IOV)
+				d->key = r->key;
+			if (phase2 && w32_req_phase2(r, &res)) {
+				w32_req_put(r);
+				return false;
+			}
 			w32_req_put(r);
-			return false;
 		}
-		w32_req_put(r);
 	} else if (res == 0 && tag == W32_K_READ_EOF) {
 		res = -ENODATA;
 	} else if (res == 0 && tag == W32_K_READ_PIPE) {
 		res = -EPIPE;
 	}
 	w32_done_set(d, res);
-	d->ov->Internal = d->status;
+	/* Internal last: HasOverlappedIoCompleted() then sees both. */
 	d->ov->InternalHigh = d->bytes;
+	__atomic_store_n(&d->ov->Internal, (ULONG_PTR)d->status,
+			 __ATOMIC_RELEASE);
 	return true;
 }
 

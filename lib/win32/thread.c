@@ -269,7 +269,6 @@ W32_API void WINAPI GetSystemInfo(LPSYSTEM_INFO lpSystemInfo)
 		cpus >= 64 ? ~(DWORD_PTR)0 : ((DWORD_PTR)1 << lpSystemInfo->dwNumberOfProcessors) - 1;
 }
 
-
 bool w32_thread_close(HANDLE h)
 {
 	struct w32_thread *t;

@@ -77,8 +77,12 @@ enum w32_kind { W32_OTHER, W32_REG, W32_BLK, W32_FIFO, W32_SOCK };
 #define W32_SKIP_PORT	(1ull << 32)	/* FILE_SKIP_COMPLETION_PORT_ON_SUCCESS */
 #define W32_SKIP_EVENT	(1ull << 33)	/* FILE_SKIP_SET_EVENT_ON_HANDLE */
 #define W32_IS_PORT	(1ull << 34)
+#define W32_CLOSING	(1ull << 35)	/* CloseHandle/closesocket under way */
 #define W32_KIND_SHIFT	40
 #define W32_KIND_MASK	(0xFull << W32_KIND_SHIFT)
+/* Calls between w32_io_begin() and w32_io_end(): closing waits for them. */
+#define W32_USER	(1ull << 48)
+#define W32_USERS_MASK	(0xFFFFull << 48)
 
 struct w32_fd_entry {
 	_Atomic uint64_t state;
@@ -100,7 +104,6 @@ static inline enum w32_kind w32_kind_of(uint64_t state)
 	return (enum w32_kind)((state & W32_KIND_MASK) >> W32_KIND_SHIFT);
 }
 
-
 static inline int w32_sock(SOCKET s)
 {
 	return s > INT_MAX ? -1 : (int)s;
@@ -112,6 +115,8 @@ bool w32_update(int fd, uint64_t clear, uint64_t set);
 enum w32_kind w32_kind_fstat(int fd);
 bool w32_is_port(int fd);
 int w32_close_fd(int fd);
+int w32_io_begin(int fd, uint64_t *state, struct w32_fd_entry **token);
+void w32_io_end(struct w32_fd_entry *token);
 
 /* ---- reqs: operations with state beyond the OVERLAPPED ------------------- */
 
@@ -121,6 +126,7 @@ enum {
 	W32_K_READ_EOF,			/* read of a file: 0 bytes is EOF */
 	W32_K_READ_PIPE,		/* read of a pipe: 0 bytes, broken pipe */
 	W32_K_REQ,			/* a struct w32_req has the rest */
+	W32_K_ACCEPT,			/* the same, AcceptEx's accept */
 };
 
 enum w32_req_kind { W32_REQ_IOV, W32_REQ_ACCEPT, W32_REQ_CONNECT };
@@ -145,6 +151,8 @@ struct w32_req {
 	int accept_fd;
 	char *buf;
 	DWORD len, local_len, remote_len;
+	struct sockaddr_storage peer;	/* AcceptEx: the accept op's */
+	socklen_t peer_len;
 	struct msghdr msg;
 	struct iovec iov[];
 };

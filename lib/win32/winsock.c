@@ -62,7 +62,7 @@ static SOCKET w32_socket(int af, int type, int protocol, const void *info,
 		wsa_fail(errno);
 		return INVALID_SOCKET;
 	}
-	w32_update(fd, ~0ull, (uint64_t)W32_SOCK << W32_KIND_SHIFT);
+	w32_update(fd, ~W32_USERS_MASK, (uint64_t)W32_SOCK << W32_KIND_SHIFT);
 	return (SOCKET)fd;
 }
 
@@ -112,6 +112,7 @@ static int w32_sock_io(SOCKET s, bool send, LPWSABUF bufs, DWORD nbufs,
 {
 	int fd = w32_sock(s), port, st;
 	struct iovec stack[8], *iov = stack;
+	struct w32_fd_entry *token;
 	struct w32_req *r = NULL;
 	DWORD allowed = send ? (MSG_OOB | MSG_DONTROUTE) : W32_MSG_IN;
 	struct iocp_op op;
@@ -130,10 +131,14 @@ static int w32_sock_io(SOCKET s, bool send, LPWSABUF bufs, DWORD nbufs,
 		return wsa_fail(EOPNOTSUPP);
 	if (ov && ov->hEvent)
 		return wsa_fail(EINVAL);
-	state = w32_state(fd);
-	port = w32_port_of(state);
-	if (port >= 0 && w32_kind_of(state) != W32_SOCK)
+	if (w32_io_begin(fd, &state, &token) < 0)
 		return wsa_fail(ENOTSOCK);
+	port = w32_port_of(state);
+	if (port < 0 || !ov || w32_kind_of(state) != W32_SOCK) {
+		w32_io_end(token);	/* no op to submit */
+		if (port >= 0 && w32_kind_of(state) != W32_SOCK)
+			return wsa_fail(ENOTSOCK);
+	}
 
 	if (!ov || port < 0) {
 		/* Blocking call (or, without a port, done at once). */
@@ -179,8 +184,10 @@ static int w32_sock_io(SOCKET s, bool send, LPWSABUF bufs, DWORD nbufs,
 	} else {
 		/* The kernel reads the iovec array at each attempt: keep one. */
 		r = w32_req_alloc(W32_REQ_IOV, ov, port, fd, nbufs);
-		if (!r)
+		if (!r) {
+			w32_io_end(token);
 			return wsa_fail(ENOBUFS);
+		}
 		for (DWORD i = 0; i < nbufs; i++) {
 			r->iov[i].iov_base = bufs[i].buf;
 			r->iov[i].iov_len = bufs[i].len;
@@ -195,6 +202,7 @@ static int w32_sock_io(SOCKET s, bool send, LPWSABUF bufs, DWORD nbufs,
 					  (uint64_t)(uintptr_t)ov);
 		st = w32_req_submit(r, &op, w32_skip(state), &res);
 	}
+	w32_io_end(token);
 	switch (st) {
 	case IOCP_OP_PENDING:
 		SetLastError(WSA_IO_PENDING);
@@ -279,6 +287,8 @@ W32_API BOOL PASCAL AcceptEx(SOCKET sListenSocket, SOCKET sAcceptSocket,
 	struct w32_req *r;
 	struct iocp_op op;
 	uint64_t state;
+	struct w32_fd_entry *ltoken, *atoken;
+	uint64_t astate;
 	int64_t res;
 
 	(void)lpdwBytesReceived;	/* never completes at once */
@@ -293,23 +303,34 @@ W32_API BOOL PASCAL AcceptEx(SOCKET sListenSocket, SOCKET sAcceptSocket,
 	if (!lpOutputBuffer || dwLocalAddressLength < (DWORD)size + 16 ||
 	    dwRemoteAddressLength < (DWORD)size + 16)
 		return wsa_false(EFAULT);
-	state = w32_state(lfd);
+	/* Closing either socket waits for the submit, then aborts. */
+	if (w32_io_begin(lfd, &state, &ltoken) < 0)
+		return wsa_false(ENOTSOCK);
+	if (w32_io_begin(afd, &astate, &atoken) < 0) {
+		w32_io_end(ltoken);
+		return wsa_false(ENOTSOCK);
+	}
 	port = w32_port_of(state);
-	if (port < 0)
-		return wsa_false(EINVAL);	/* not associated with a port */
-
-	r = w32_req_alloc(W32_REQ_ACCEPT, lpOverlapped, port, lfd, 0);
-	if (!r)
-		return wsa_false(ENOBUFS);
+	r = port < 0 ? NULL :
+	    w32_req_alloc(W32_REQ_ACCEPT, lpOverlapped, port, lfd, 0);
+	if (!r) {
+		w32_io_end(atoken);
+		w32_io_end(ltoken);
+		/* Not associated with a port: WSAEINVAL. */
+		return wsa_false(port < 0 ? EINVAL : ENOBUFS);
+	}
 	r->accept_fd = afd;
 	r->buf = lpOutputBuffer;
 	r->len = dwReceiveDataLength;
 	r->local_len = dwLocalAddressLength;
 	r->remote_len = dwRemoteAddressLength;
 	r->key = (ULONG_PTR)atomic_load(&w32_entry(lfd, false)->key);
-	iocp_prep_accept(&op, lfd, NULL, NULL, SOCK_CLOEXEC,
-			 (uint64_t)(uintptr_t)lpOverlapped);
+	r->peer_len = sizeof(r->peer);
+	iocp_prep_accept(&op, lfd, (struct sockaddr *)&r->peer, &r->peer_len,
+			 SOCK_CLOEXEC, (uint64_t)(uintptr_t)lpOverlapped);
 	st = w32_req_submit(r, &op, false, &res);
+	w32_io_end(atoken);
+	w32_io_end(ltoken);
 	if (st == IOCP_OP_PENDING || st == IOCP_OP_QUEUED)
 		return w32_error(ERROR_IO_PENDING);
 	return wsa_false(st < 0 ? -st : (int)-res);
@@ -358,6 +379,7 @@ W32_API BOOL PASCAL ConnectEx(SOCKET s, const struct sockaddr *name,
 	struct w32_req *r = NULL;
 	struct iocp_op op;
 	uint64_t state;
+	struct w32_fd_entry *token;
 	int64_t res;
 
 	if (!lpOverlapped || lpOverlapped->hEvent)
@@ -374,12 +396,15 @@ W32_API BOOL PASCAL ConnectEx(SOCKET s, const struct sockaddr *name,
 	    (ss.ss_family == AF_INET6 &&
 	     !((struct sockaddr_in6 *)&ss)->sin6_port))
 		return wsa_false(EINVAL);
-	state = w32_state(fd);
-	port = w32_port_of(state);
-	if (port < 0)
-		return wsa_false(EINVAL);
 	if (dwSendDataLength && !lpSendBuffer)
 		return wsa_false(EFAULT);
+	if (w32_io_begin(fd, &state, &token) < 0)
+		return wsa_false(ENOTSOCK);
+	port = w32_port_of(state);
+	if (port < 0) {
+		w32_io_end(token);
+		return wsa_false(EINVAL);
+	}
 
 	iocp_prep_connect(&op, fd, name, (socklen_t)namelen,
 			  (uint64_t)(uintptr_t)lpOverlapped);
@@ -388,15 +413,20 @@ W32_API BOOL PASCAL ConnectEx(SOCKET s, const struct sockaddr *name,
 				w32_skip(state), &res);
 	} else {
 		r = w32_req_alloc(W32_REQ_CONNECT, lpOverlapped, port, fd, 0);
-		if (!r)
+		if (!r) {
+			w32_io_end(token);
 			return wsa_false(ENOBUFS);
+		}
 		r->buf = lpSendBuffer;
 		r->len = dwSendDataLength;
 		r->key = (ULONG_PTR)atomic_load(&w32_entry(fd, false)->key);
 		st = w32_req_submit(r, &op, false, &res);
-		if (st == IOCP_OP_PENDING || st == IOCP_OP_QUEUED)
+		if (st == IOCP_OP_PENDING || st == IOCP_OP_QUEUED) {
+			w32_io_end(token);
 			return w32_error(ERROR_IO_PENDING);
+		}
 	}
+	w32_io_end(token);
 	switch (st) {
 	case IOCP_OP_PENDING:
 		return w32_error(ERROR_IO_PENDING);
