@@ -2038,8 +2038,8 @@ TEST(readfile_writefile_bad_handles)
  * lpNumberOfBytesTransferred "receives the number of bytes that were
  * actually transferred". Completed: TRUE and the count; failed (here
  * cancelled): FALSE with the operation's error, ERROR_OPERATION_ABORTED.
- * Pending: FALSE, ERROR_IO_INCOMPLETE. Differs from Windows: with bWait
- * TRUE too (there are no events to wait on). WSAGetOverlappedResult gives
+ * Pending, bWait FALSE: FALSE, ERROR_IO_INCOMPLETE (bWait TRUE: see
+ * getoverlappedresult_wait). WSAGetOverlappedResult gives
  * the Winsock codes (WSAECONNRESET for a reset connection,
  * WSA_OPERATION_ABORTED) and *lpdwFlags 0 on success.
  */
@@ -2064,18 +2064,16 @@ TEST(getoverlappedresult)
 	ASSERT_EQ(SOCKET_ERROR, WSARecv(s, &w1, 1, NULL, &flags, &o1, NULL));
 	ASSERT_EQ(WSA_IO_PENDING, WSAGetLastError());
 
-	for (int wait = 0; wait < 2; wait++) {
-		bytes = POISON_U32;
-		SetLastError(POISON_U32);
-		EXPECT_FALSE(GetOverlappedResult(H(s), &o1, &bytes, wait));
-		EXPECT_EQ(ERROR_IO_INCOMPLETE, GetLastError());
-		EXPECT_EQ(POISON_U32, bytes);
-		SetLastError(POISON_U32);
-		oflags = POISON_U32;
-		EXPECT_FALSE(WSAGetOverlappedResult(s, &o1, &bytes, wait, &oflags));
-		EXPECT_EQ(WSA_IO_INCOMPLETE, WSAGetLastError());
-		EXPECT_EQ(POISON_U32, bytes);
-	}
+	bytes = POISON_U32;
+	SetLastError(POISON_U32);
+	EXPECT_FALSE(GetOverlappedResult(H(s), &o1, &bytes, FALSE));
+	EXPECT_EQ(ERROR_IO_INCOMPLETE, GetLastError());
+	EXPECT_EQ(POISON_U32, bytes);
+	SetLastError(POISON_U32);
+	oflags = POISON_U32;
+	EXPECT_FALSE(WSAGetOverlappedResult(s, &o1, &bytes, FALSE, &oflags));
+	EXPECT_EQ(WSA_IO_INCOMPLETE, WSAGetLastError());
+	EXPECT_EQ(POISON_U32, bytes);
 
 	ASSERT_EQ(3, write(c, "ok!", 3));
 	gq_get(port, WAKE_MS, &r);
@@ -4167,6 +4165,96 @@ TEST(errno_mapping_round_trips)
 				       e, code, back, iocp_win32_from_errno(back, w), w);
 		}
 	}
+}
+
+/* A thread in GetOverlappedResult(bWait TRUE), recording the outcome. */
+struct gor_waiter {
+	pthread_t thread;
+	LPOVERLAPPED ov;
+	int wsa;		/* WSAGetOverlappedResult instead */
+	SOCKET s;
+	int done;		/* atomic */
+	BOOL ok;
+	DWORD err, bytes;
+};
+
+static void *gor_waiter_fn(void *arg)
+{
+	struct gor_waiter *w = arg;
+	DWORD flags = POISON_U32;
+
+	w->bytes = POISON_U32;
+	SetLastError(POISON_U32);
+	if (w->wsa)
+		w->ok = WSAGetOverlappedResult(w->s, w->ov, &w->bytes, TRUE, &flags);
+	else
+		w->ok = GetOverlappedResult(H(w->s), w->ov, &w->bytes, TRUE);
+	w->err = GetLastError();
+	set_int(&w->done, 1);
+	return NULL;
+}
+
+/*
+ * GetOverlappedResult: "If the bWait parameter is TRUE, the function does
+ * not return until the operation has been completed." A thread waiting
+ * so stays blocked while the receive is pending, and returns once the
+ * operation completed: TRUE with the bytes, or (cancelled) FALSE with
+ * ERROR_OPERATION_ABORTED; WSAGetOverlappedResult(fWait TRUE) alike.
+ * Differs from Windows: "completed" is when a thread has dequeued the
+ * operation's packet (another thread does here), as the OVERLAPPED is
+ * written then.
+ */
+TEST(getoverlappedresult_wait)
+{
+	struct gor_waiter w;
+	WSABUF b;
+	char buf[8];
+	DWORD flags;
+	OVERLAPPED ov;
+	HANDLE port;
+	struct gq r;
+	int c, s;
+
+	ASSERT_TRUE(tcp_pair(&c, &s));
+	port = new_port(0);
+	ASSERT_NE(NULL, port);
+	ASSERT_EQ(port, CreateIoCompletionPort(H(s), port, 0x6C, 0));
+	for (int round = 0; round < 4; round++) {
+		bool cancel = round & 1;
+
+		b.len = sizeof(buf);
+		b.buf = buf;
+		flags = 0;
+		memset(&ov, 0, sizeof(ov));
+		ASSERT_EQ(SOCKET_ERROR, WSARecv(s, &b, 1, NULL, &flags, &ov, NULL));
+		ASSERT_EQ(WSA_IO_PENDING, WSAGetLastError());
+		memset(&w, 0, sizeof(w));
+		w.ov = &ov;
+		w.s = s;
+		w.wsa = round >= 2;
+		ASSERT_EQ(0, pthread_create(&w.thread, NULL, gor_waiter_fn, &w));
+		EXPECT_NE(0, join_ms(w.thread, BLOCKED_MS)) TH_LOG("round %d: did not wait", round);
+		EXPECT_EQ(0, get_int(&w.done));
+		if (cancel) {
+			ASSERT_TRUE(CancelIoEx(H(s), &ov));
+		} else {
+			ASSERT_EQ(3, write(c, "abc", 3));
+		}
+		gq_get(port, WAKE_MS, &r);
+		ASSERT_EQ(U(&ov), U(r.ov));
+		ASSERT_EQ(0, join_ms(w.thread, WAKE_MS)) TH_LOG("round %d: not woken", round);
+		if (cancel) {
+			EXPECT_FALSE(w.ok);
+			EXPECT_EQ(w.wsa ? (DWORD)WSA_OPERATION_ABORTED :
+			          ERROR_OPERATION_ABORTED, w.err);
+		} else {
+			EXPECT_TRUE(w.ok) TH_LOG("round %d: error %u", round, w.err);
+			EXPECT_EQ(3U, w.bytes);
+		}
+	}
+	EXPECT_EQ(0, closesocket(s));
+	close(c);
+	EXPECT_TRUE(CloseHandle(port));
 }
 
 /* ------------------------------------------------------------------ */

@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -210,13 +213,33 @@ W32_API BOOL WINAPI WriteFile(HANDLE hFile, LPCVOID lpBuffer,
 		      lpNumberOfBytesWritten, lpOverlapped);
 }
 
-BOOL w32_overlapped_result(LPOVERLAPPED ov, LPDWORD bytes, int winsock)
+/*
+ * GetOverlappedResult(bWait): wait until the thread that dequeues the
+ * operation's packet has written the OVERLAPPED (w32_complete()).
+ */
+static DWORD w32_ov_wait(LPOVERLAPPED ov)
+{
+	DWORD status;
+
+	atomic_fetch_add(&w32_ov_waiters, 1);
+	while ((status = (DWORD)__atomic_load_n(&ov->Internal, __ATOMIC_SEQ_CST)) ==
+	       STATUS_PENDING)
+		syscall(SYS_futex, w32_ov_word(ov), FUTEX_WAIT_PRIVATE,
+			STATUS_PENDING, NULL, NULL, 0);
+	atomic_fetch_sub(&w32_ov_waiters, 1);
+	return status;
+}
+
+BOOL w32_overlapped_result(LPOVERLAPPED ov, LPDWORD bytes, int winsock,
+			   BOOL wait)
 {
 	DWORD status;
 
 	if (!ov)
 		return w32_error(ERROR_INVALID_PARAMETER);
 	status = (DWORD)__atomic_load_n(&ov->Internal, __ATOMIC_ACQUIRE);
+	if (status == STATUS_PENDING && wait)
+		status = w32_ov_wait(ov);
 	if (status == STATUS_PENDING)
 		return w32_error(ERROR_IO_INCOMPLETE);
 	if (bytes)
@@ -234,7 +257,7 @@ W32_API BOOL WINAPI GetOverlappedResult(HANDLE hFile, LPOVERLAPPED lpOverlapped,
 					BOOL bWait)
 {
 	(void)hFile;
-	(void)bWait;	/* no events to wait on */
-	return w32_overlapped_result(lpOverlapped, lpNumberOfBytesTransferred, 0);
+	return w32_overlapped_result(lpOverlapped, lpNumberOfBytesTransferred, 0,
+				     bWait);
 }
 

@@ -9,9 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 
 #include "w32.h"
 
+atomic_int w32_ov_waiters;
 pthread_mutex_t reqs_lock = PTHREAD_MUTEX_INITIALIZER;
 struct w32_req *reqs[W32_REQ_BUCKETS];
 static unsigned int w32_bucket(LPOVERLAPPED ov)
@@ -384,10 +387,18 @@ bool w32_complete(const struct iocp_completion *c, struct w32_done *d)
 		res = -EPIPE;
 	}
 	w32_done_set(d, res);
-	/* Internal last: HasOverlappedIoCompleted() then sees both. */
+	/*
+	 * Internal last: HasOverlappedIoCompleted() then sees both. Then
+	 * wake GetOverlappedResult(bWait) callers: a waiter counts itself
+	 * before it reads Internal, this reads the count after writing it
+	 * (both sequentially consistent), so one of them sees the other.
+	 */
 	d->ov->InternalHigh = d->bytes;
 	__atomic_store_n(&d->ov->Internal, (ULONG_PTR)d->status,
-			 __ATOMIC_RELEASE);
+			 __ATOMIC_SEQ_CST);
+	if (atomic_load(&w32_ov_waiters))
+		syscall(SYS_futex, w32_ov_word(d->ov), FUTEX_WAKE_PRIVATE,
+			INT_MAX, NULL, NULL, 0);
 	return true;
 }
 

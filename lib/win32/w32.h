@@ -191,7 +191,18 @@ bool w32_complete(const struct iocp_completion *c, struct w32_done *d);
 /* ---- ports, files, threads ---------------------------------------------- */
 
 void w32_port_closed(int port);
-BOOL w32_overlapped_result(LPOVERLAPPED ov, LPDWORD bytes, int winsock);
+BOOL w32_overlapped_result(LPOVERLAPPED ov, LPDWORD bytes, int winsock,
+			   BOOL wait);
+
+/* Threads waiting in GetOverlappedResult(bWait): completions wake them. */
+extern atomic_int w32_ov_waiters;
+
+/* The 32 bits of OVERLAPPED.Internal that hold the status: a futex. */
+static inline uint32_t *w32_ov_word(LPOVERLAPPED ov)
+{
+	return (uint32_t *)&ov->Internal +
+	       (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ && sizeof(ULONG_PTR) == 8);
+}
 
 #define W32_THREAD_BASE (1ull << 32)	/* thread handles: base + slot */
 bool w32_thread_close(HANDLE h);

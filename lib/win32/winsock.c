@@ -249,8 +249,7 @@ W32_API BOOL WINAPI WSAGetOverlappedResult(SOCKET s, LPWSAOVERLAPPED lpOverlappe
 					   LPDWORD lpdwFlags)
 {
 	(void)s;
-	(void)fWait;
-	if (!w32_overlapped_result(lpOverlapped, lpcbTransfer, 1))
+	if (!w32_overlapped_result(lpOverlapped, lpcbTransfer, 1, fWait))
 		return FALSE;
 	if (lpdwFlags)
 		*lpdwFlags = 0;
