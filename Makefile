@@ -154,7 +154,7 @@ $(BUILD)/lib/libiocp-win32.so: $(BUILD)/lib/libiocp-win32.so.0
 
 # --- selftests and examples (static, so they run in the bare guest) ---------
 
-$(BUILD)/selftests/%: selftests/%.c $(BUILD)/lib/libiocp.a \
+$(BUILD)/selftests/%: selftests/%.c selftests/iocp_util.h $(BUILD)/lib/libiocp.a \
 		$(BUILD)/lib/libiocp-win32.a | $(KSRC)/.done
 	@mkdir -p $(@D)
 	$(CC) $(IOCP_CFLAGS) -isystem $(KSELFTEST) -static -o $@ $< \

@@ -74,13 +74,12 @@
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #pragma GCC diagnostic ignored "-Wclobbered"
 #include "kselftest_harness.h"
+#include "iocp_util.h"
 
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER		_IO('T', 0x41)
 #endif
 
-#define NSEC_PER_MSEC		1000000ULL
-#define NSEC_PER_SEC		1000000000ULL
 /* A thread that must stay blocked must not return within this. */
 #define BLOCKED_MS		200
 /* A thread or event that must come must do so within this (TCG is slow). */
@@ -106,14 +105,6 @@
 /* Small helpers                                                        */
 /* ------------------------------------------------------------------ */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
 static pid_t sys_gettid(void)
 {
 	return (pid_t)syscall(SYS_gettid);
@@ -127,14 +118,6 @@ static int ld(const int *p)
 static void st(int *p, int v)
 {
 	__atomic_store_n(p, v, __ATOMIC_SEQ_CST);
-}
-
-/* ioctl returning the result or -errno. */
-static int xioctl(int fd, unsigned long cmd, void *arg)
-{
-	int ret = ioctl(fd, cmd, arg);
-
-	return ret < 0 ? -errno : ret;
 }
 
 /*
@@ -294,34 +277,6 @@ static uint32_t stat_u32(int fd, size_t off)
 }
 
 #define STAT(fd, field) stat_u32(fd, offsetof(struct iocp_stats, field))
-
-/* Poll an int written by another thread until it equals @want. */
-static bool wait_int(const int *p, int want, unsigned int ms)
-{
-	uint64_t deadline = now_ns() + ms * NSEC_PER_MSEC;
-
-	do {
-		if (ld(p) == want)
-			return true;
-		usleep(1000);
-	} while (now_ns() < deadline);
-	return ld(p) == want;
-}
-
-/* pthread_timedjoin_np with a relative bound: 0 joined, ETIMEDOUT not. */
-static int join_ms(pthread_t t, unsigned int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return pthread_timedjoin_np(t, NULL, &ts);
-}
 
 static void settle(void)
 {

@@ -60,12 +60,11 @@
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #pragma GCC diagnostic ignored "-Wclobbered"
 #include "kselftest_harness.h"
+#include "iocp_util.h"
 /* EXPECT_COUNTS() overrides its "any" defaults with designated fields. */
 #pragma GCC diagnostic ignored "-Woverride-init"
 
 #define NSEC_PER_USEC		1000ULL
-#define NSEC_PER_MSEC		1000000ULL
-#define NSEC_PER_SEC		1000000000ULL
 /* A thread that must stay blocked must not move within this. */
 #define BLOCKED_MS		200
 /* A thread that must wake must do so within this (TCG is slow). */
@@ -81,14 +80,6 @@
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
 /* ------------------------------------------------------------------ */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
 
 static pid_t sys_gettid(void)
 {
@@ -250,34 +241,6 @@ static long long fdinfo_value(int fd, const char *name)
 			return strtoll(p + len + 1, NULL, 0);
 	}
 	return -1;
-}
-
-/* Poll an int written by another thread until it equals @want. */
-static bool wait_int(const int *p, int want, unsigned int ms)
-{
-	uint64_t deadline = now_ns() + ms * NSEC_PER_MSEC;
-
-	do {
-		if (ld(p) == want)
-			return true;
-		usleep(1000);
-	} while (now_ns() < deadline);
-	return ld(p) == want;
-}
-
-/* pthread_timedjoin_np with a relative bound: 0 joined, ETIMEDOUT not. */
-static int join_ms(pthread_t t, unsigned int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return pthread_timedjoin_np(t, NULL, &ts);
 }
 
 /* Wait until thread @tid of this process sleeps (state S or D). */

@@ -51,9 +51,8 @@
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #pragma GCC diagnostic ignored "-Wclobbered"
 #include "kselftest_harness.h"
+#include "iocp_util.h"
 
-#define NSEC_PER_MSEC	1000000ULL
-#define NSEC_PER_SEC	1000000000ULL
 #define BLOCKED_MS	200
 #define WAKE_MS		5000
 /* Bound on waiting for a packet that must come (TCG is slow). */
@@ -69,21 +68,6 @@
 /* ------------------------------------------------------------------ */
 /* Helpers                                                              */
 /* ------------------------------------------------------------------ */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
-static int xioctl(int fd, unsigned long cmd, void *arg)
-{
-	int ret = ioctl(fd, cmd, arg);
-
-	return ret < 0 ? -errno : ret;
-}
 
 static int port_open(void)
 {
@@ -245,20 +229,6 @@ static bool no_packet(int port)
 	struct iocp_completion c;
 
 	return dq(port, &c, 1, 0) == -ETIMEDOUT;
-}
-
-static int join_ms(pthread_t t, void **ret, unsigned int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return pthread_timedjoin_np(t, ret, &ts);
 }
 
 /* A listening TCP socket on 127.0.0.1, its address in @a. */
@@ -1168,10 +1138,10 @@ TEST(immediate_vs_pending)
 	t.port = port;
 	t.ret = 1000;
 	ASSERT_EQ(0, pthread_create(&th, NULL, dq_thread_fn, &t));
-	EXPECT_EQ(ETIMEDOUT, join_ms(th, NULL, BLOCKED_MS));
+	EXPECT_EQ(ETIMEDOUT, join_ms(th, BLOCKED_MS));
 	EXPECT_TRUE(is_poison(buf, sizeof(buf)));
 	ASSERT_EQ(4, write(sv[0], "wxyz", 4));
-	ASSERT_EQ(0, join_ms(th, NULL, WAKE_MS));
+	ASSERT_EQ(0, join_ms(th, WAKE_MS));
 	EXPECT_EQ(1, t.ret);
 	EXPECT_EQ(2ULL, t.c.user_data);
 	EXPECT_EQ(4LL, res_of(&t.c));
@@ -2512,7 +2482,7 @@ TEST_F_TIMEOUT(slow, echo_1000, 3600)
 		       (double)total / 1048576.0 / ((double)(t1 - t0) / 1e9));
 	ASSERT_EQ(0, xioctl(s.port, IOCP_IOC_POST, &pa));
 	for (i = 0; i < ECHO_WORKERS; i++)
-		ASSERT_EQ(0, join_ms(wt[i], NULL, 60000));
+		ASSERT_EQ(0, join_ms(wt[i], 60000));
 	for (i = 0; i < ECHO_CLIENTS; i++) {
 		EXPECT_EQ(0, cl[i].err) TH_LOG("client %d: %s", i, cl[i].msg);
 	}

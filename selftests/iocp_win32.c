@@ -58,9 +58,8 @@
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #pragma GCC diagnostic ignored "-Wclobbered"
 #include "kselftest_harness.h"
+#include "iocp_util.h"
 
-#define NSEC_PER_MSEC		1000000ULL
-#define NSEC_PER_SEC		1000000000ULL
 /* A thread that must stay blocked must not return within this. */
 #define BLOCKED_MS		200
 /* A thread that must wake must do so within this (TCG is slow). */
@@ -81,42 +80,6 @@
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
 /* ------------------------------------------------------------------ */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
-/* pthread_timedjoin_np with a relative bound: 0 joined, ETIMEDOUT not. */
-static int join_ms(pthread_t t, unsigned int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return pthread_timedjoin_np(t, NULL, &ts);
-}
-
-/* Poll an int written by another thread until it equals @want. */
-static bool wait_int(const int *p, int want, unsigned int ms)
-{
-	uint64_t deadline = now_ns() + ms * NSEC_PER_MSEC;
-
-	do {
-		if (__atomic_load_n(p, __ATOMIC_SEQ_CST) == want)
-			return true;
-		usleep(1000);
-	} while (now_ns() < deadline);
-	return __atomic_load_n(p, __ATOMIC_SEQ_CST) == want;
-}
 
 static void set_int(int *p, int v)
 {
