@@ -72,22 +72,24 @@ for kver in $kernels; do
 	dir=$build/vm/$kver
 	echo "=== $kver"
 	start=$SECONDS
-	rc=0
-	"$here/vm.sh" "$mode" "$kver" || rc=$?
 	# A guest that died, or whose kernel reported a problem, before its
 	# init ran never reached the module (TCG has been seen to crash or to
-	# trip KASAN that early, rarely): boot it once more, openly.
-	if [[ $rc -ne 0 ]] && ! grep -q '^# iocp-guest: kernel' "$dir/out.log" 2>/dev/null; then
-		echo "# $kver: the guest died before its init ran; booting it again"
-		tail -n 20 "$dir/console.log" | tr -d '\r' | sed 's/^/# /'
+	# trip KASAN that early, rarely): boot it again, openly, at most twice.
+	for boot in 1 2 3; do
 		rc=0
 		"$here/vm.sh" "$mode" "$kver" || rc=$?
-	elif early_splat "$dir/console.log"; then
-		echo "# $kver: the kernel reported a problem before init ran; booting it again"
-		grep -E -m 1 -A 12 "$splat" "$dir/console.log" | tr -d '\r' | sed 's/^/# /'
-		rc=0
-		"$here/vm.sh" "$mode" "$kver" || rc=$?
-	fi
+		((boot < 3)) || break
+		if [[ $rc -ne 0 ]] && ! grep -q '^# iocp-guest: kernel' "$dir/out.log" 2>/dev/null; then
+			echo "# $kver: the guest died before its init ran; booting it again"
+			{ grep -E -m 1 -B 2 -A 30 "$splat" "$dir/console.log" ||
+				tail -n 20 "$dir/console.log"; } | tr -d '\r' | sed 's/^/# /'
+		elif early_splat "$dir/console.log"; then
+			echo "# $kver: the kernel reported a problem before init ran; booting it again"
+			grep -E -m 1 -A 12 "$splat" "$dir/console.log" | tr -d '\r' | sed 's/^/# /'
+		else
+			break
+		fi
+	done
 	secs=$((SECONDS - start))
 	tr -d '\r' <"$dir/out.log" 2>/dev/null
 	pass=0 fail=0 skip=0 planned=0
