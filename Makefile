@@ -173,9 +173,11 @@ $(BUILD)/examples/iocp_win32-echo: examples/win32-echo/echo-server.c \
 		$(BUILD)/lib/libiocp-win32.a $(BUILD)/lib/libiocp.a -lpthread
 
 # The benchmark; not in selftests/, whose programs make check runs.
-$(BUILD)/bench/iocp_bench: bench/iocp_bench.c $(BUILD)/lib/libiocp.a
+BENCH_SRCS := bench/iocp_bench.c bench/echo.c bench/scale.c
+$(BUILD)/bench/iocp_bench: $(BENCH_SRCS) bench/bench.h $(BUILD)/lib/libiocp.a
 	@mkdir -p $(@D)
-	$(CC) $(IOCP_CFLAGS) -static -o $@ $< $(BUILD)/lib/libiocp.a -luring -lpthread
+	$(CC) $(IOCP_CFLAGS) -static -o $@ $(BENCH_SRCS) $(BUILD)/lib/libiocp.a \
+		-luring -lpthread
 
 $(KSRC)/.done:
 	@test -n "$(KSRC_VERSION)" -a -f $(KSRC_TARBALL) || \
@@ -193,7 +195,8 @@ $(KSRC)/.done:
 deps:
 	@scripts/deps.sh
 
-build-all: all modules-all
+# The benchmark is built too, so that it cannot rot unnoticed.
+build-all: all modules-all $(BUILD)/bench/iocp_bench
 
 # Recursive make: the variables above are computed again after deps ran.
 check: deps

@@ -25,6 +25,13 @@
  *   W3  a producer feeds a pool of workers: throughput, context switches
  *       per item, peak workers in the handler at once, p99 post-to-handler
  *   W4  bursts of posts to idle waiters: threads woken, time to drain
+ *   W5  a TCP echo server per backend over loopback (echo.c)
+ *   scale  the cost of a readiness event against the number of files
+ *          watched, and the kernel memory per file (scale.c)
+ *
+ * W5 and scale set up servers and watched files rather than queues of
+ * items, so they have backends of their own, named after the same
+ * mechanisms (and "epoll", a plain epoll set); see those files.
  *
  * Every configuration runs its backends interleaved, round after round.
  * Each measurement prints one line on stdout:
@@ -59,6 +66,8 @@
 #include <liburing.h>
 #include <iocp.h>
 
+#include "bench.h"
+
 #define KEY_WORK	0u
 #define KEY_BLOCK	1u
 #define KEY_STOP	2u
@@ -73,7 +82,7 @@ struct item {
 	uint64_t key;	/* KEY_* */
 };
 
-static void die(const char *fmt, ...)
+void die(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -86,7 +95,7 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
-static uint64_t now_ns(void)
+uint64_t now_ns(void)
 {
 	struct timespec ts;
 
@@ -94,7 +103,7 @@ static uint64_t now_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-static void sleep_ns(uint64_t ns)
+void sleep_ns(uint64_t ns)
 {
 	struct timespec ts = { ns / 1000000000ULL, ns % 1000000000ULL };
 
@@ -152,15 +161,7 @@ static long futex(atomic_uint *uaddr, int op, unsigned int val)
 
 /* --- log-linear histogram (64 sub-buckets per power of two, ~1.5%) ------ */
 
-#define HIST_SUB	64
-#define HIST_BUCKETS	(HIST_SUB + 40 * HIST_SUB)
-
-struct hist {
-	uint64_t n;
-	uint32_t b[HIST_BUCKETS];
-};
-
-static void hist_add(struct hist *h, uint64_t v)
+void hist_add(struct hist *h, uint64_t v)
 {
 	unsigned int msb, shift, idx;
 
@@ -177,7 +178,7 @@ static void hist_add(struct hist *h, uint64_t v)
 	h->n++;
 }
 
-static void hist_merge(struct hist *to, const struct hist *from)
+void hist_merge(struct hist *to, const struct hist *from)
 {
 	for (int i = 0; i < HIST_BUCKETS; i++)
 		to->b[i] += from->b[i];
@@ -185,7 +186,7 @@ static void hist_merge(struct hist *to, const struct hist *from)
 }
 
 /* The value at quantile @q (0..1): the middle of its bucket. */
-static double hist_q(const struct hist *h, double q)
+double hist_q(const struct hist *h, double q)
 {
 	uint64_t want, seen = 0;
 	unsigned int shift, top;
@@ -676,6 +677,37 @@ static bool is_iocp(const struct backend *be)
 }
 
 static bool backend_on[NBACKENDS];
+static const char *only_backends;	/* -b */
+static bool have_iocp = true;
+
+/* By name: W5 and scale have backends of their own (epoll, say). */
+bool backend_selected(const char *name)
+{
+	char list[256], want[40];
+
+	if (!have_iocp && !strncmp(name, "iocp", 4))
+		return false;
+	if (!only_backends)
+		return true;
+	snprintf(list, sizeof(list), ",%s,", only_backends);
+	snprintf(want, sizeof(want), ",%s,", name);
+	return strstr(list, want) != NULL;
+}
+
+void want_fds(unsigned long n)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		die("getrlimit: %s", strerror(errno));
+	if (rl.rlim_cur >= n)
+		return;
+	rl.rlim_cur = n;
+	if (rl.rlim_max < n)
+		rl.rlim_max = n;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		die("RLIMIT_NOFILE %lu: %s", n, strerror(errno));
+}
 
 static struct q *q_new(const struct backend *be, int nconsumers)
 {
@@ -737,7 +769,7 @@ static void thr_start(struct thr *t, void *(*fn)(void *))
 
 static bool verbose;
 
-static void result(const char *wl, const char *cfg, const char *be, int round,
+void result(const char *wl, const char *cfg, const char *be, int round,
 		   const char *fmt, ...)
 {
 	va_list ap;
@@ -767,7 +799,7 @@ static void progress(const char *wl, const char *cfg)
 }
 
 /* Is this configuration selected (-c)? Prints progress if it is. */
-static bool selected(const char *wl, const char *cfg)
+bool selected(const char *wl, const char *cfg)
 {
 	if (cfg_filter && !strstr(cfg, cfg_filter))
 		return false;
@@ -813,9 +845,9 @@ static void irq_counts(unsigned long long *n)
 	fclose(f);
 }
 
-static uint64_t measure_ns = 400000000ULL;	/* per measurement */
-static uint64_t warmup_ns = 50000000ULL;
-static int rounds = 5;
+uint64_t measure_ns = 400000000ULL;	/* per measurement */
+uint64_t warmup_ns = 50000000ULL;
+int rounds = 5;
 
 /* --- W1: one thread posts a batch, then dequeues it ------------------------ */
 
@@ -1329,8 +1361,8 @@ static void print_meta(void)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: iocp_bench [-v] [-r ROUNDS] [-t MS] [-w W1,W2,W3,W4] [-b BACKEND,...]\n"
-		"                  [-c CONFIG-SUBSTRING]\n"
+		"usage: iocp_bench [-v] [-r ROUNDS] [-t MS] [-w W1,W2,W3,W4,W5,scale]\n"
+		"                  [-b BACKEND,...] [-c CONFIG-SUBSTRING]\n"
 		"backends:");
 	for (int i = 0; i < NBACKENDS; i++)
 		fprintf(stderr, " %s", backends[i].name);
@@ -1340,7 +1372,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	const char *workloads = "W1,W2,W3,W4", *only = NULL;
+	const char *workloads = "W1,W2,W3,W4,W5,scale", *only = NULL;
 	uint64_t start = bench_start = now_ns(), t;
 	int opt;
 
@@ -1371,26 +1403,14 @@ int main(int argc, char **argv)
 	}
 	if (rounds < 1 || !measure_ns)
 		usage();
-	for (int i = 0; i < NBACKENDS; i++) {
-		char name[32];
-
-		snprintf(name, sizeof(name), ",%s,", backends[i].name);
-		if (only) {
-			char list[256];
-
-			snprintf(list, sizeof(list), ",%s,", only);
-			backend_on[i] = strstr(list, name) != NULL;
-		} else {
-			backend_on[i] = true;
-		}
-	}
+	only_backends = only;
 	if (access(IOCP_DEVICE_PATH, R_OK | W_OK)) {
 		fprintf(stderr, "iocp_bench: no %s, skipping the iocp backends\n",
 			IOCP_DEVICE_PATH);
-		for (int i = 0; i < NBACKENDS; i++)
-			if (is_iocp(&backends[i]))
-				backend_on[i] = false;
+		have_iocp = false;
 	}
+	for (int i = 0; i < NBACKENDS; i++)
+		backend_on[i] = backend_selected(backends[i].name);
 	prctl(PR_SET_TIMERSLACK, 1UL);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	/* Right after boot the kernel is about to replace tsc-early: wait. */
@@ -1418,6 +1438,16 @@ int main(int argc, char **argv)
 	if (strstr(workloads, "W4")) {
 		w4();
 		printf("T,W4,%.1f\n", (now_ns() - t) / 1e9);
+	}
+	t = now_ns();
+	if (strstr(workloads, "W5")) {
+		w5();
+		printf("T,W5,%.1f\n", (now_ns() - t) / 1e9);
+	}
+	t = now_ns();
+	if (strstr(workloads, "scale")) {
+		scale();
+		printf("T,scale,%.1f\n", (now_ns() - t) / 1e9);
 	}
 	printf("M,clocksource_end=%s\n", clocksource());
 	printf("T,total,%.1f\n", (now_ns() - start) / 1e9);

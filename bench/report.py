@@ -28,10 +28,12 @@ import subprocess
 import sys
 import tempfile
 
-BACKENDS = ["iocp", "epoll-excl", "epoll-oneshot", "io_uring", "condvar", "eventfd",
+BACKENDS = ["iocp", "epoll-excl", "epoll", "epoll-oneshot", "io_uring", "condvar", "eventfd",
             "iocp-noblock"]
 
-SHORT = {"epoll-excl": "excl", "epoll-oneshot": "1shot", "io_uring": "uring",
+WORKLOADS = ["W1", "W2", "W3", "W4", "W5", "scale"]
+
+SHORT = {"epoll-excl": "excl", "epoll": "epoll", "epoll-oneshot": "1shot", "io_uring": "uring",
          "condvar": "cond", "eventfd": "efd", "iocp-noblock": "noblk"}
 
 # metric: (title, unit scale, decimals, which way is better)
@@ -55,6 +57,17 @@ METRICS = {
         ("sleeps_per_burst", "wakeups (worker sleeps) per burst", 1, 2, "lower"),
         ("drain_p50_ns", "time to drain a burst (median of bursts), us", 1e-3, 1, "lower"),
     ],
+    "W5": [
+        ("requests_per_s", "requests per second, thousands", 1e-3, 2, "higher"),
+        ("server_us_per_request", "server CPU time per request, us", 1, 1, "lower"),
+        ("client_us_per_request", "client CPU time per request, us (the same client)", 1, 1,
+         "lower"),
+        ("switches_per_request", "context switches per request, all CPUs", 1, 2, "lower"),
+    ],
+    "scale": [
+        ("ns_per_event", "ns per readiness event (write, wait, read)", 1, 0, "lower"),
+        ("kmem_per_fd", "kernel memory per watched fd, bytes (Slab)", 1, 0, "lower"),
+    ],
 }
 
 TITLES = {
@@ -62,6 +75,8 @@ TITLES = {
     "W2": "W2: two-thread wake ping-pong",
     "W3": "W3: thread pool on 2 vCPUs (window of 32 items in flight)",
     "W4": "W4: bursts of posts to 16 idle waiters (5 us per item)",
+    "W5": "W5: TCP echo over loopback, one request in flight per connection",
+    "scale": "Scale: readiness events against the number of watched eventfds",
 }
 
 
@@ -134,7 +149,7 @@ def rst_table(header, body):
 
 def tables(rows, summ):
     out = []
-    for wl in ["W1", "W2", "W3", "W4"]:
+    for wl in WORKLOADS:
         wrows = [r for r in rows if r["workload"] == wl]
         if not wrows:
             continue
@@ -144,6 +159,8 @@ def tables(rows, summ):
         have_iocp = "iocp" in backends
         out += [TITLES[wl], "-" * len(TITLES[wl]), ""]
         for metric, title, scale, dec, better in METRICS[wl]:
+            if not any((wl, c, b, metric) in summ for c in configs for b in backends):
+                continue
             out.append("%s (%s is better): median (min-max) of %d rounds"
                        % (title, better, max(s[3] for k, s in summ.items()
                                              if k[0] == wl)))
@@ -174,7 +191,9 @@ def tables(rows, summ):
                             row.append("%.2f" % (mine[0] / s[0]))
                         else:
                             row.append("n/a")
-                body.append(row)
+                # A metric measured in some configurations only (kmem_per_fd).
+                if any(summ.get((wl, cfg, b, metric)) for b in backends):
+                    body.append(row)
             out += rst_table(header, body) + [""]
     return out
 
@@ -195,7 +214,7 @@ def write_csvs(rows, summ, outdir):
         w = csv.writer(f)
         w.writerow(["workload", "config", "metric", "backend", "median", "min", "max",
                     "rounds", "iocp_ratio"])
-        for wl in ["W1", "W2", "W3", "W4"]:
+        for wl in WORKLOADS:
             configs = ordered(r["config"] for r in rows if r["workload"] == wl)
             for cfg in configs:
                 for metric, *_ in METRICS[wl] + ([("iocp_peak_running",)] if wl == "W3" else []):
@@ -224,9 +243,15 @@ def chart(rows, summ, outdir):
          "W3: k items/s, 5 us items, 10% block", False),
         ("W3", "work=5us", "vcsw_per_item", 1, "W3: voluntary switches/item, 5 us items", False),
         ("W4", None, "woken_per_burst", 1, "W4: threads woken per burst, by burst", False),
+        ("W5", "msg=128B", "requests_per_s", 1e-3, "W5: k requests/s, 128 B, by connections",
+         False),
+        ("W5", "msg=128B", "server_us_per_request", 1,
+         "W5: server CPU us per request, 128 B", False),
+        ("scale", None, "ns_per_event", 1, "Scale: ns per readiness event, by fds", False),
     ]
-    colors = ["#d62728", "#1f77b4", "#17becf", "#2ca02c", "#ff7f0e", "#7f7f7f", "#9467bd"]
-    script = ['set terminal pngcairo size 1500,900 font "sans,10"',
+    colors = ["#d62728", "#1f77b4", "#8c564b", "#17becf", "#2ca02c", "#ff7f0e", "#7f7f7f",
+              "#9467bd"]
+    script = ['set terminal pngcairo size 1500,1300 font "sans,10"',
               'set output "%s"' % os.path.join(outdir, "chart.png"),
               "set style data histogram",
               "set style histogram errorbars gap 2 lw 1",
@@ -236,7 +261,7 @@ def chart(rows, summ, outdir):
               "set grid ytics",
               "set xtics font ',9' nomirror",
               "set bars 0.3",
-              "set multiplot layout 2,3"]
+              "set multiplot layout 3,3"]
     for n, (wl, sel, metric, scale, title, logy) in enumerate(panels):
         configs = [c for c in ordered(r["config"] for r in rows if r["workload"] == wl)
                    if sel is None or c.split(" ", 1)[-1] == sel]
@@ -247,7 +272,8 @@ def chart(rows, summ, outdir):
         dat = os.path.join(tmp, "p%d.dat" % n)
         with open(dat, "w") as f:
             for c in configs:
-                label = c.split(" ")[0] if wl == "W3" else c.replace("waiters=16 ", "")
+                label = (c.split(" ")[0] if wl in ("W3", "W5")
+                         else c.replace("waiters=16 ", ""))
                 vals = []
                 for b in backends:
                     s = summ.get((wl, c, b, metric))
@@ -302,9 +328,9 @@ def main():
            meta.get("clocksource", "?"), meta.get("clocksource_end", "?")),
         "%s rounds, backends interleaved in each round, %s ms per measurement;"
         % (meta.get("rounds", "?"), meta.get("measure_ms", "?")),
-        "guest run time %s s (W1 %s, W2 %s, W3 %s, W4 %s)"
+        "guest run time %s s (W1 %s, W2 %s, W3 %s, W4 %s, W5 %s, scale %s)"
         % tuple(("%.0f" % times[k]) if k in times else "?"
-                for k in ["total", "W1", "W2", "W3", "W4"]),
+                for k in ["total"] + WORKLOADS),
         "host: %d CPUs; 1-minute load average during the run: %s;"
         % (os.cpu_count(), load),
         "the guest's own 2 vCPUs account for up to about 2 of it",
