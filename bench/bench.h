@@ -43,8 +43,8 @@ void hist_add(struct hist *h, uint64_t v);
 void hist_merge(struct hist *to, const struct hist *from);
 double hist_q(const struct hist *h, double q);
 
-/* Raise RLIMIT_NOFILE to at least @n descriptors, or die. */
-void want_fds(unsigned long n);
+/* Raise RLIMIT_NOFILE to at least @n descriptors; false (said) if it cannot. */
+bool want_fds(unsigned long n);
 
 void w5(void);		/* echo.c */
 void scale(void);	/* scale.c */

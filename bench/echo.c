@@ -118,7 +118,8 @@ struct eserver {
 /* The client side of a connection. */
 struct cconn {
 	int fd;
-	unsigned int got;
+	unsigned int got;	/* bytes of the echo in flight so far */
+	unsigned long done;	/* requests completed */
 };
 
 struct client {
@@ -138,14 +139,16 @@ static void econn_send_all(struct econn *c, size_t len)
 
 	/*
 	 * A closed loop never fills the client's receive buffer, so this
-	 * sends everything at once; a short send waits for room.
+	 * sends everything at once; a short send waits for room. The
+	 * clients close only after the server has stopped: any error is a
+	 * bug.
 	 */
 	while (off < len) {
 		n = send(c->fd, c->buf + off, len - off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return;		/* the client is gone: stopping */
+			die("server send: %s", n ? strerror(errno) : "0");
 		off += n;
 	}
 }
@@ -157,6 +160,8 @@ static void econn_serve(struct econn *c)
 
 	if (n > 0)
 		econn_send_all(c, n);
+	else if (!n || (errno != EAGAIN && errno != EINTR))
+		die("server recv: %s", n ? strerror(errno) : "EOF");
 }
 
 /* --- iocp ---------------------------------------------------------------- */
@@ -182,8 +187,12 @@ static void iocp_step(int port, struct econn *c, int64_t res)
 	int st;
 
 	for (;;) {
+		/* The port is shut down before the clients close. */
+		if (res == -ESHUTDOWN || res == -ECANCELED)
+			return;
 		if (res <= 0)
-			return;		/* the client is gone: stopping */
+			die("iocp %s: %s", c->state == ST_RECV ? "RECV" : "SEND",
+			    res ? strerror((int)-res) : "EOF");
 		if (c->state == ST_RECV) {
 			c->len = res;
 			c->sent = 0;
@@ -200,11 +209,8 @@ static void iocp_step(int port, struct econn *c, int64_t res)
 			return;
 		if (st < 0)
 			die("iocp_submit: %s", strerror(-st));
+		/* DONE: go on with the result; FAILED: checked above. */
 		res = iocp_op_result(&op);
-		/* Failed at submit: the client is gone, or the port is. */
-		if (st == IOCP_OP_FAILED && res != -ECONNRESET && res != -EPIPE &&
-		    res != -ESHUTDOWN)
-			die("iocp op: %s", strerror((int)-res));
 	}
 }
 
@@ -367,12 +373,20 @@ static void oneshot_s_init(struct eserver *s)
 
 /* --- io_uring: a ring per thread ----------------------------------------- */
 
+static void uring_submit(struct io_uring *r)
+{
+	int ret = io_uring_submit(r);
+
+	if (ret < 0)
+		die("io_uring_submit: %s", strerror(-ret));
+}
+
 static struct io_uring_sqe *uring_sqe(struct io_uring *r)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(r);
 
 	if (!sqe) {
-		io_uring_submit(r);
+		uring_submit(r);
 		sqe = io_uring_get_sqe(r);
 		if (!sqe)
 			die("io_uring: no SQE");
@@ -416,7 +430,7 @@ static void uring_s_init(struct eserver *s)
 		uring_prep(&s->ring[i % s->nthreads], &s->conns[i]);
 	}
 	for (int t = 0; t < s->nthreads; t++)
-		io_uring_submit(&s->ring[t]);
+		uring_submit(&s->ring[t]);
 }
 
 static void *uring_s_thread(void *arg)
@@ -441,8 +455,11 @@ static void *uring_s_thread(void *arg)
 				stop = true;
 				continue;
 			}
+			/* The clients close only after the rings are gone. */
 			if (cqe->res <= 0)
-				continue;	/* the client is gone: stopping */
+				die("io_uring %s: %s",
+				    c->state == ST_RECV ? "RECV" : "SEND",
+				    cqe->res ? strerror(-cqe->res) : "EOF");
 			if (c->state == ST_RECV) {
 				c->len = cqe->res;
 				c->sent = 0;
@@ -600,6 +617,7 @@ static void *client_thread(void *arg)
 			if (c->got < cl->size)
 				continue;
 			c->got = 0;
+			c->done++;
 			atomic_fetch_add_explicit(&cl->requests, 1,
 						  memory_order_relaxed);
 			csend(c, msg, cl->size);
@@ -632,22 +650,23 @@ static void tcp_pair(int lfd, const struct sockaddr_in *sa, int *cfd, int *sfd)
 }
 
 /*
- * From /proc/stat: the idle CPU time of the whole guest in ns (idle +
- * iowait), and the context switches of every CPU so far.
+ * From /proc/stat: the CPU time the whole guest did not use, in ns (idle,
+ * iowait and steal), and the context switches of every CPU so far.
  */
 static void proc_stat(uint64_t *idle, uint64_t *ctxt)
 {
-	unsigned long long v[5], n;
+	unsigned long long v[8], n;
 	long hz = sysconf(_SC_CLK_TCK);
 	FILE *f = fopen("/proc/stat", "r");
 	char line[256];
 	bool found = false;
 
 	if (!f || !fgets(line, sizeof(line), f) ||
-	    sscanf(line, "cpu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
-		   &v[3], &v[4]) != 5)
+	    sscanf(line, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+		   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8)
 		die("/proc/stat: cannot read the cpu line");
-	*idle = (v[3] + v[4]) * (1000000000ULL / hz);
+	/* Stolen time (a hypervisor's, under KVM) was not the guest's. */
+	*idle = (v[3] + v[4] + v[7]) * (1000000000ULL / hz);
 	while (!found && fgets(line, sizeof(line), f))
 		found = sscanf(line, "ctxt %llu", &n) == 1;
 	fclose(f);
@@ -697,6 +716,7 @@ static void w5_run(const struct ebackend *be, int nconns, unsigned int size,
 	atomic_bool stop = false;
 	struct snap a, b;
 	double secs, server_cpu;
+	uint64_t requests;
 	int lfd;
 
 	if (!cc || !s)
@@ -756,6 +776,11 @@ static void w5_run(const struct ebackend *be, int nconns, unsigned int size,
 	for (int t = 0; t < s->nthreads; t++)
 		pthread_join(s->th[t].tid, NULL);
 	be->fini(s);
+	/* A connection that never got an echo back: a completion was lost. */
+	for (int i = 0; i < nconns; i++)
+		if (!cc[i].done)
+			die("W5 %s %s round %d: connection %d of %d never echoed",
+			    be->name, cfg, round, i, nconns);
 	for (int i = 0; i < nconns; i++) {
 		/* A reset, not a FIN: no TIME_WAIT left behind, round after round. */
 		setsockopt(cc[i].fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
@@ -766,18 +791,21 @@ static void w5_run(const struct ebackend *be, int nconns, unsigned int size,
 	free(s);
 	free(cc);
 
-	if (b.requests == a.requests)
-		die("W5 %s %s: no request completed", be->name, cfg);
+	requests = b.requests - a.requests;
+	if (!requests) {
+		/* Possible with a tiny -t: say so rather than divide by 0. */
+		result("W5", cfg, be->name, round, "requests_per_s=0");
+		return;
+	}
 	secs = (b.t - a.t) / 1e9;
 	server_cpu = (double)ncpu * (b.t - a.t) - (double)(b.idle - a.idle) -
 		     (double)(b.client_cpu - a.client_cpu);
 	result("W5", cfg, be->name, round,
 	       "requests_per_s=%.0f,server_us_per_request=%.2f,"
 	       "client_us_per_request=%.2f,switches_per_request=%.2f",
-	       (b.requests - a.requests) / secs,
-	       server_cpu / 1e3 / (b.requests - a.requests),
-	       (b.client_cpu - a.client_cpu) / 1e3 / (b.requests - a.requests),
-	       (double)(b.ctxt - a.ctxt) / (b.requests - a.requests));
+	       requests / secs, server_cpu / 1e3 / requests,
+	       (b.client_cpu - a.client_cpu) / 1e3 / requests,
+	       (double)(b.ctxt - a.ctxt) / requests);
 }
 
 void w5(void)
@@ -786,7 +814,8 @@ void w5(void)
 	static const int conns[] = { 1, 10, 100, ECHO_CONNS_MAX };
 	char cfg[64];
 
-	want_fds(2 * ECHO_CONNS_MAX + 256);
+	if (!want_fds(2 * ECHO_CONNS_MAX + 256))
+		die("W5 needs %d descriptors", 2 * ECHO_CONNS_MAX + 256);
 	for (unsigned int z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
 		for (unsigned int k = 0; k < sizeof(conns) / sizeof(conns[0]); k++) {
 			snprintf(cfg, sizeof(cfg), "conns=%d msg=%uB", conns[k],

@@ -694,19 +694,22 @@ bool backend_selected(const char *name)
 	return strstr(list, want) != NULL;
 }
 
-void want_fds(unsigned long n)
+bool want_fds(unsigned long n)
 {
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl))
 		die("getrlimit: %s", strerror(errno));
 	if (rl.rlim_cur >= n)
-		return;
+		return true;
 	rl.rlim_cur = n;
 	if (rl.rlim_max < n)
 		rl.rlim_max = n;
-	if (setrlimit(RLIMIT_NOFILE, &rl))
-		die("RLIMIT_NOFILE %lu: %s", n, strerror(errno));
+	if (!setrlimit(RLIMIT_NOFILE, &rl))
+		return true;
+	fprintf(stderr, "iocp_bench: RLIMIT_NOFILE %lu: %s\n", n,
+		strerror(errno));
+	return false;
 }
 
 static struct q *q_new(const struct backend *be, int nconsumers)
@@ -798,10 +801,31 @@ static void progress(const char *wl, const char *cfg)
 	fflush(stdout);
 }
 
+static bool cfg_boundary(char c)
+{
+	return !c || c == ' ' || c == '=';
+}
+
+/*
+ * Does @cfg contain the -c filter at word boundaries (the ends, a space or
+ * an '=')? "block" selects "work=5us block=10%", "conns=1" selects
+ * "conns=1 msg=128B" but not "conns=10 msg=128B".
+ */
+static bool cfg_matches(const char *cfg)
+{
+	size_t len = strlen(cfg_filter);
+
+	for (const char *p = strstr(cfg, cfg_filter); p;
+	     p = strstr(p + 1, cfg_filter))
+		if ((p == cfg || cfg_boundary(p[-1])) && cfg_boundary(p[len]))
+			return true;
+	return false;
+}
+
 /* Is this configuration selected (-c)? Prints progress if it is. */
 bool selected(const char *wl, const char *cfg)
 {
-	if (cfg_filter && !strstr(cfg, cfg_filter))
+	if (cfg_filter && !cfg_matches(cfg))
 		return false;
 	progress(wl, cfg);
 	return true;
@@ -1363,10 +1387,12 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: iocp_bench [-v] [-r ROUNDS] [-t MS] [-w W1,W2,W3,W4,W5,scale]\n"
 		"                  [-b BACKEND,...] [-c CONFIG-SUBSTRING]\n"
-		"backends:");
+		"backends of W1-W4:");
 	for (int i = 0; i < NBACKENDS; i++)
 		fprintf(stderr, " %s", backends[i].name);
-	fprintf(stderr, "\n");
+	fprintf(stderr, "\nbackends of W5: iocp epoll epoll-oneshot io_uring condvar\n"
+		"backends of scale: iocp epoll io_uring\n"
+		"-c: configurations containing the string at word boundaries\n");
 	exit(2);
 }
 

@@ -488,11 +488,15 @@ static void scale_run(struct sc *s, const struct sc_backend *be,
 			cfg, be->name, s->rearmed);
 }
 
-static void fds_open(struct sc *s, unsigned int n, const char *cfg)
+/* False if the descriptors are not allowed (said on stderr). */
+static bool fds_open(struct sc *s, unsigned int n, const char *cfg)
 {
 	uint64_t t = now_ns();
 
-	want_fds(n + 1024);
+	if (!want_fds(n + 1024)) {
+		fprintf(stderr, "iocp_bench: scale %s skipped\n", cfg);
+		return false;
+	}
 	s->n = n;
 	s->fd = malloc(sizeof(*s->fd) * n);
 	if (!s->fd)
@@ -504,6 +508,7 @@ static void fds_open(struct sc *s, unsigned int n, const char *cfg)
 	}
 	printf("S,scale,%s,eventfd,-,create_ms=%.1f\n", cfg,
 	       (now_ns() - t) / 1e6);
+	return true;
 }
 
 static void fds_close(struct sc *s)
@@ -525,7 +530,8 @@ void scale(void)
 		snprintf(cfg, sizeof(cfg), "fds=%u", counts[c]);
 		if (!selected("scale", cfg))
 			continue;
-		fds_open(&s, counts[c], cfg);
+		if (!fds_open(&s, counts[c], cfg))
+			continue;
 		/* Interleaved, round after round: A B C A B C ... */
 		for (int r = 0; r < rounds; r++)
 			for (int b = 0; b < SC_NBACKENDS; b++)

@@ -12,6 +12,7 @@
 # Uses KVM when a probe boot under KVM works, TCG otherwise; the probe runs
 # once per IOCP_RUN_ID (the Makefile sets one per make invocation).
 # ACCEL=kvm|tcg skips the probe. GUEST_TIMEOUT (seconds) bounds a boot.
+# TCG_THREAD=single runs TCG's vCPUs on one host thread (default multi).
 #
 # Exit status: 0 if the guest finished, 124 on timeout, 1 otherwise.
 set -euo pipefail
@@ -31,13 +32,14 @@ initrd=$dir/initramfs.cpio.gz
 # on an int3 left in sched_clock_cpu() when late boot patches the
 # sched_clock-stable static branch while the other vCPU runs it. An unstable
 # TSC (what 6.1 decides for itself under TCG) never flips that branch; the
-# clocksource is then hpet, for every kernel alike. A tsc= in IOCP_GUEST_ARGS
-# replaces it (make bench keeps the TSC, for cheap clock reads).
+# clocksource is then hpet under TCG (kvm-clock under KVM), for every kernel
+# alike. A tsc= in IOCP_GUEST_ARGS replaces it (make bench keeps the TSC, for
+# cheap clock reads, and boots again a guest that died before its init).
 boot() {
 	local accel=$1 what=$2 limit=$3 dir=$4 opts pid end clock=tsc=unstable
 	[[ " ${IOCP_GUEST_ARGS:-}" != *" tsc="* ]] || clock=
 	opts=(-accel kvm)
-	[[ $accel == kvm ]] || opts=(-accel "tcg,thread=multi")
+	[[ $accel == kvm ]] || opts=(-accel "tcg,thread=${TCG_THREAD:-multi}")
 	: >"$dir/console.log"
 	: >"$dir/out.log"
 	qemu-system-x86_64 "${opts[@]}" -cpu max -smp 2 -m 1G -nographic \
