@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
 /* Settings (-r, -t): rounds, and the length of a measurement and its warmup. */
 extern int rounds;
 extern uint64_t measure_ns;

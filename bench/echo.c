@@ -565,8 +565,6 @@ static const struct ebackend ebackends[] = {
 	{ "condvar", cond_s_init, cond_s_thread, epoll_s_stop, cond_s_fini },
 };
 
-#define NEBACKENDS ((int)(sizeof(ebackends) / sizeof(ebackends[0])))
-
 /* --- the client ---------------------------------------------------------- */
 
 static void csend(struct cconn *c, const char *msg, unsigned int size)
@@ -816,14 +814,14 @@ void w5(void)
 
 	if (!want_fds(2 * ECHO_CONNS_MAX + 256))
 		die("W5 needs %d descriptors", 2 * ECHO_CONNS_MAX + 256);
-	for (unsigned int z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
-		for (unsigned int k = 0; k < sizeof(conns) / sizeof(conns[0]); k++) {
+	for (unsigned int z = 0; z < ARRAY_SIZE(sizes); z++) {
+		for (unsigned int k = 0; k < ARRAY_SIZE(conns); k++) {
 			snprintf(cfg, sizeof(cfg), "conns=%d msg=%uB", conns[k],
 				 sizes[z]);
 			if (!selected("W5", cfg))
 				continue;
 			for (int r = 0; r < rounds; r++)
-				for (int b = 0; b < NEBACKENDS; b++)
+				for (unsigned int b = 0; b < ARRAY_SIZE(ebackends); b++)
 					if (backend_selected(ebackends[b].name))
 						w5_run(&ebackends[b], conns[k],
 						       sizes[z], r, cfg);

@@ -669,7 +669,7 @@ static const struct backend backends[] = {
 	{ "iocp-noblock", false, true, iocp_nb_init, iocp_b_fini, no_attach,
 	  iocp_b_post, iocp_b_get, iocp_b_stop },
 };
-#define NBACKENDS (int)(sizeof(backends) / sizeof(backends[0]))
+#define NBACKENDS ((int)ARRAY_SIZE(backends))
 
 static bool is_iocp(const struct backend *be)
 {
@@ -1037,7 +1037,7 @@ static void w2_run(const struct backend *be, int cfg, int round)
 
 static void w2(void)
 {
-	for (unsigned int c = 0; c < sizeof(w2_cfgs) / sizeof(w2_cfgs[0]); c++) {
+	for (unsigned int c = 0; c < ARRAY_SIZE(w2_cfgs); c++) {
 		if (!selected("W2", w2_cfgs[c].name))
 			continue;
 		for (int r = 0; r < rounds; r++)

@@ -78,9 +78,6 @@
 /* An event that has not come this long after the measurement's end. */
 #define WATCHDOG_S	10
 #define NO_REARM	UINT64_MAX
-#ifndef ARRAY_SIZE
-#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
-#endif
 
 /* The files of one configuration, and the backend watching them now. */
 struct sc {
@@ -409,7 +406,6 @@ static const struct sc_backend sc_backends[] = {
 	{ "epoll", epoll_setup, epoll_wait1, epoll_teardown },
 	{ "io_uring", uring_setup, uring_wait, uring_teardown },
 };
-#define SC_NBACKENDS ((int)ARRAY_SIZE(sc_backends))
 
 /* --- the workload -------------------------------------------------------- */
 
@@ -534,7 +530,7 @@ void scale(void)
 			continue;
 		/* Interleaved, round after round: A B C A B C ... */
 		for (int r = 0; r < rounds; r++)
-			for (int b = 0; b < SC_NBACKENDS; b++)
+			for (unsigned int b = 0; b < ARRAY_SIZE(sc_backends); b++)
 				if (backend_selected(sc_backends[b].name))
 					scale_run(&s, &sc_backends[b], cfg, r);
 		fds_close(&s);

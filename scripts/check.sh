@@ -78,13 +78,12 @@ for kver in $kernels; do
 	# The last time with single-threaded TCG, which runs the vCPUs by
 	# turns: a race between them in the emulator cannot happen there.
 	for boot in 1 2 3; do
-		rc=0
-		if ((boot < 3)); then
-			"$here/vm.sh" "$mode" "$kver" || rc=$?
-		else
+		rc=0 tcg=multi
+		if ((boot == 3)); then
 			echo "# $kver: the last boot runs TCG (if used) single-threaded"
-			TCG_THREAD=single "$here/vm.sh" "$mode" "$kver" || rc=$?
+			tcg=single
 		fi
+		TCG_THREAD=$tcg "$here/vm.sh" "$mode" "$kver" || rc=$?
 		((boot < 3)) || break
 		if [[ $rc -ne 0 ]] && ! grep -q '^# iocp-guest: kernel' "$dir/out.log" 2>/dev/null; then
 			echo "# $kver: the guest died before its init ran; booting it again"
